@@ -1,0 +1,138 @@
+"""Calling a suspect backend safely, and failures that explain themselves.
+
+Every call into a backend goes through :func:`call_op`, which converts arguments, enforces a
+per-example time limit, and turns each kind of misbehaviour into a :class:`ConformanceFailure`
+with a category the report shows (wrong_shape, wrong_dtype, not_an_array, mutated_input,
+unexpected_exception, timeout, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+import numpy as np
+
+from impls.base import NotImplementedOp
+
+EXAMPLE_TIMEOUT_S = 60.0
+"""Per-call time limit; changed by ``--example-timeout``."""
+
+
+class ConformanceFailure(AssertionError):
+    """A check failed; ``category`` says how (see DESIGN.md's results schema)."""
+
+    def __init__(self, category: str, message: str, *, expected=None, actual=None, comparison=None):
+        super().__init__(f"[{category}] {message}")
+        self.category, self.message = category, message
+        self.expected, self.actual, self.comparison = expected, actual, comparison
+
+
+class BackendTimeout(BaseException):
+    """Raised inside a hung backend call by the alarm. BaseException so a backend's broad
+    ``except Exception`` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    if seconds is None or seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise BackendTimeout(f"the call did not return within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def describe_call(backend_name: str, opname: str, args, kwargs) -> str:
+    def short(a):
+        if isinstance(a, np.ndarray):
+            return f"array{a.shape}"
+        return repr(a)
+
+    inner = ", ".join([short(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    return f"{backend_name}.{opname}({inner})"
+
+
+def to_native(backend, args, dtype: str):
+    return [backend.asarray(a, dtype) if isinstance(a, np.ndarray) else a for a in args]
+
+
+def snapshot(backend, native_args):
+    out = []
+    for a in native_args:
+        try:
+            out.append(np.array(backend.to_numpy(a), dtype=np.float64, copy=True) if _is_array(a) else None)
+        except Exception:
+            out.append(None)
+    return out
+
+
+def _is_array(a) -> bool:
+    return a is not None and hasattr(a, "shape") and not isinstance(a, (int, float, str, tuple))
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def convert_output(backend, out, *, dtype: str | None, n_outputs: int | None, where: str):
+    """Backend output -> tuple of float64 numpy arrays, checking type, arity and dtype."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if n_outputs is not None and len(outs) != n_outputs:
+        raise ConformanceFailure("not_an_array", f"{where} returned {len(outs)} values, but should return "
+                                 f"{n_outputs} (one per differentiable argument given)")
+    result = []
+    for i, o in enumerate(outs):
+        if not _is_array(o):
+            raise ConformanceFailure("not_an_array", f"{where} output {i} is {type(o).__name__} {o!r:.80}, "
+                                     "but should be an array")
+        try:
+            got_dtype = backend.dtype_name(o)
+            arr = np.asarray(backend.to_numpy(o))
+        except Exception as exc:
+            raise ConformanceFailure("not_an_array", f"{where} output {i} could not be converted: {exc!r}") from exc
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
+            raise ConformanceFailure("not_an_array", f"{where} output {i} converts to {type(arr).__name__}, "
+                                     "but should convert to a numeric numpy array")
+        if dtype is not None and got_dtype != dtype:
+            raise ConformanceFailure("wrong_dtype", f"out.dtype={got_dtype}, but should be {dtype} [{where}]")
+        result.append(arr.astype(np.float64))
+    return tuple(result)
+
+
+def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | None = 1,
+            check_mutation: bool = True):
+    """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype``); return float64 outputs."""
+    where = describe_call(backend.name, opname, args, kwargs)
+    native = to_native(backend, args, dtype)
+    before = snapshot(backend, native) if check_mutation else None
+    try:
+        with time_limit(EXAMPLE_TIMEOUT_S):
+            out = getattr(backend, opname)(*native, **kwargs)
+    except NotImplementedOp:
+        raise
+    except BackendTimeout as exc:
+        raise ConformanceFailure("timeout", f"{where}: {exc}") from None
+    except ConformanceFailure:
+        raise
+    except Exception as exc:
+        raise ConformanceFailure("unexpected_exception",
+                                 f"{where} raised {type(exc).__name__}: {exc}") from exc
+    # An op without array inputs (dropout_mask) has no input dtype to keep.
+    out_dtype = dtype if any(isinstance(a, np.ndarray) for a in args) else None
+    outs = convert_output(backend, out, dtype=out_dtype, n_outputs=n_outputs, where=where)
+    if check_mutation:
+        after = snapshot(backend, native)
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if b is not None and a is not None and not _same_bits(a, b):
+                raise ConformanceFailure("mutated_input", f"{where} modified its input argument {i} in place")
+    return outs

@@ -1,0 +1,239 @@
+"""The results file: written incrementally and atomically, so an interrupted run loses nothing.
+
+Every finished result is appended to ``results.jsonl`` at once (one line each, flushed), and
+``results.json`` (schema "nnconform.results/1", see DESIGN.md) is rewritten atomically at most
+every ``FLUSH_S`` seconds with ``"complete": false``, then a last time at the end of the session
+with ``"complete": true`` (or false, with a note, when the run was interrupted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+SCHEMA = "nnconform.results/1"
+FLUSH_S = 2.0
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1, default=_json_default, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o):
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def _finite(obj):
+    """JSON has no NaN/Infinity: encode them as strings so the file stays standard JSON."""
+    if isinstance(obj, float) and not (obj == obj and abs(obj) != float("inf")):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "scipy", "torch", "hypothesis", "pytest", "pytest-xdist", "jinja2", "nnconform"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit(root) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except Exception:
+        return ""
+
+
+def _gpu() -> str:
+    if "torch" not in sys.modules:
+        return "not probed (torch not loaded)"
+    torch = sys.modules["torch"]
+    try:
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (torch.cuda unavailable)"
+    except Exception as exc:
+        return f"unknown ({exc})"
+
+
+def run_metadata(config) -> dict:
+    from . import profiles
+
+    seed = config.getoption("hypothesis_seed", default=None)
+    return {
+        "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": f"{_cpu_model()} ({os.cpu_count()} logical cores)",
+        "gpu": _gpu(),
+        "python": sys.version.split()[0],
+        "versions": _versions(),
+        "hypothesis_seed": str(seed) if seed is not None else "random (pass --hypothesis-seed to fix)",
+        "profile": profiles.current().name,
+        "git_commit": _git_commit(config.rootpath),
+        "command": " ".join(sys.argv),
+        "xdist_workers": str(config.getoption("numprocesses", default=None) or 0),
+    }
+
+
+def backend_entries(statuses) -> list[dict]:
+    import impls
+
+    out = []
+    for s in statuses:
+        entry = {"name": s.name, "status": s.status, "reason": s.reason, "device": "", "dtypes": [],
+                 "metadata": {}, "expected_deviations": []}
+        if s.status == "available":
+            try:
+                b = impls.get_backend(s.name)
+                entry["device"] = str(getattr(b, "device", ""))
+                entry["dtypes"] = list(getattr(b, "dtypes", ()))
+                entry["display_name"] = str(getattr(b, "name", s.name))
+                entry["metadata"] = {str(k): str(v) for k, v in (b.metadata() or {}).items()}
+                entry["expected_deviations"] = [dataclasses.asdict(d) for d in getattr(b, "expected_deviations", ())]
+            except Exception as exc:  # metadata of a suspect backend must not break the run
+                entry["metadata"] = {"error": f"{type(exc).__name__}: {exc}"}
+        out.append(entry)
+    return out
+
+
+def spec_sections() -> dict:
+    """Worked examples, errata and decisions from spec, in the results-file shape."""
+    import spec
+
+    def plain(v):
+        if hasattr(v, "tolist"):
+            return v.tolist()
+        return v
+
+    examples = []
+    for ex in getattr(spec, "WORKED_EXAMPLES", []):
+        examples.append({"id": ex.id, "slide": getattr(ex, "slide", ""), "description": getattr(ex, "description", ""),
+                         "op": ex.op, "expected": plain(ex.expected),
+                         "printed": plain(getattr(ex, "printed", None)), "note": getattr(ex, "note", ""),
+                         "outputs": {}})
+    return {
+        "worked_examples": examples,
+        "errata": [dataclasses.asdict(e) for e in getattr(spec, "ERRATA", [])],
+        "decisions": [dataclasses.asdict(d) for d in getattr(spec, "DECISIONS", [])],
+    }
+
+
+class ResultsWriter:
+    def __init__(self, json_path, html_path, run: dict, backends: list[dict]):
+        self.json_path = Path(json_path)
+        self.html_path = Path(html_path) if html_path else None
+        self.jsonl_path = self.json_path.with_suffix(".jsonl")
+        self.run, self.backends = run, backends
+        self.rows: list[dict] = []
+        self._t0 = time.time()
+        self._last_flush = 0.0
+        self._jsonl = None
+        self._finished = False
+
+    def add(self, rows: list[dict]) -> None:
+        if self._jsonl is None:
+            self.json_path.parent.mkdir(parents=True, exist_ok=True)
+            self._jsonl = open(self.jsonl_path, "w")  # noqa: SIM115 - kept open for the whole run
+        for r in rows:
+            self.rows.append(r)
+            self._jsonl.write(json.dumps(_finite(r), default=_json_default) + "\n")
+        self._jsonl.flush()
+        if time.time() - self._last_flush > FLUSH_S:
+            self.flush(complete=False, note="run in progress")
+
+    def counts(self) -> Counter:
+        return Counter(r.get("status") or "?" for r in self.rows)
+
+    def document(self, *, complete: bool, note: str = "", exitstatus=None) -> dict:
+        run = dict(self.run)
+        run["finished"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        run["duration_s"] = round(time.time() - self._t0, 2)
+        if note:
+            run["note"] = note
+        if exitstatus is not None:
+            run["exitstatus"] = exitstatus
+        doc = {"schema": SCHEMA, "complete": complete, "run": run, "backends": self.backends,
+               "results": self.rows, "benchmarks": self._benchmarks()}
+        try:
+            doc.update(spec_sections())
+        except Exception as exc:
+            doc.update({"worked_examples": [], "errata": [], "decisions": [], "spec_error": repr(exc)})
+        for r in self.rows:
+            if r.get("check") == "worked_example" and "output" in r.get("extra", {}):
+                for ex in doc["worked_examples"]:
+                    if ex["id"] == r["extra"].get("example_id"):
+                        ex["outputs"][f"{r['backend']} ({r['dtype']})"] = r["extra"]["output"]
+        return _finite(doc)
+
+    def _benchmarks(self):
+        bench = self.json_path.parent / "bench.json"
+        try:
+            return json.loads(bench.read_text()) if bench.exists() else None
+        except (OSError, ValueError):
+            return None
+
+    def flush(self, *, complete: bool, note: str = "", exitstatus=None) -> dict:
+        self._last_flush = time.time()
+        doc = self.document(complete=complete, note=note, exitstatus=exitstatus)
+        write_json_atomic(self.json_path, doc)
+        return doc
+
+    def finish(self, *, complete: bool, note: str = "", exitstatus=None) -> None:
+        if self._finished or not self.rows:
+            return
+        self._finished = True
+        doc = self.flush(complete=complete, note=note, exitstatus=exitstatus)
+        if self._jsonl is not None:
+            self._jsonl.close()
+        if self.html_path is not None:
+            try:
+                from reports.render import write_report
+
+                write_report(doc, self.html_path)
+            except Exception as exc:  # the results file is already safe on disk
+                print(f"nnconform: could not render {self.html_path}: {type(exc).__name__}: {exc}", file=sys.stderr)

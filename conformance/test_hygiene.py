@@ -1,0 +1,101 @@
+"""Hygiene: determinism, NaN/Inf propagation (inputs are never mutated: every call checks that)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from impls.base import implements
+
+from . import profiles
+from .checks import check_op
+from .hypothesis_helpers import Case
+from .optable import OP_TABLE
+from .plugin import Combo, combos
+from .pytest_helpers import ConformanceFailure
+from .repro import repro_command
+from .runner import not_implemented, run_examples
+
+
+def _few() -> int:
+    return max(3, profiles.current().examples // 3)
+
+
+def _all_ops(name, backend):
+    return [Combo(name, rec.name, dt) for rec in OP_TABLE.values() for dt in backend.dtypes]
+
+
+@combos(_all_ops)
+def test_determinism(combo, backend, row):
+    """Two identical calls agree bitwise (on CPU; a GPU backend may declare itself nondeterministic)."""
+    rec = OP_TABLE[combo.op]
+    if not implements(backend, rec.name):
+        not_implemented(row, NotImplementedError(rec.name))
+    if not getattr(backend, "deterministic", True):
+        row.status, row.reason = "skipped", "backend declares deterministic = False"
+        pytest.skip(row.reason)
+
+    def check(case, seed):
+        _, first = check_op(backend, rec, case, combo.dtype, "forward", compare_to_ref=False)
+        _, second = check_op(backend, rec, case, combo.dtype, "forward", compare_to_ref=False)
+        for a, b in zip(first, second, strict=True):
+            same = (a == b) | (np.isnan(a) & np.isnan(b))
+            if not same.all():
+                i = tuple(int(v) for v in np.argwhere(~same)[0])
+                raise ConformanceFailure("nondeterministic", f"two identical calls differ: out[{i}]={a[i]!r} then "
+                                         f"{b[i]!r} [{backend.name}.{rec.name}, {combo.dtype}]")
+        return None
+
+    run_examples(row, backend, rec.cases(combo.dtype), check, max_examples=_few(),
+                 repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "forward", case, seed))
+
+
+SPECIALS = (np.nan, np.inf, -np.inf)
+
+
+@st.composite
+def _with_special(draw, base, dtype):
+    case = draw(base)
+    x = np.array(case.args[0], copy=True)
+    if x.size:
+        x.flat[draw(st.integers(0, x.size - 1))] = draw(st.sampled_from(SPECIALS))
+    return Case((x, *case.args[1:]), dict(case.kwargs))
+
+
+def _propagating_ops(name, backend):
+    return [Combo(name, rec.name, dt) for rec in OP_TABLE.values() if rec.name != "running_stats"
+            for dt in backend.dtypes]
+
+
+@combos(_propagating_ops)
+def test_nan_propagation(combo, backend, row):
+    """NaN and Inf drawn on purpose into x: the output is NaN/Inf exactly where spec's is."""
+    rec = OP_TABLE[combo.op]
+    if not implements(backend, rec.name):
+        not_implemented(row, NotImplementedError(rec.name))
+
+    def check(case, seed):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return check_op(backend, rec, case, combo.dtype, "forward")[0]
+
+    run_examples(row, backend, _with_special(rec.cases(combo.dtype), combo.dtype), check, max_examples=_few(),
+                 repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "forward", case, seed))
+
+
+def _dtype_combos(name, backend):
+    return [Combo(name, "dropout_mask", dt) for dt in backend.dtypes[:1]]
+
+
+@combos(_dtype_combos)
+def test_mask_is_binary(combo, backend, row):
+    """dropout_mask returns a (N, C) array of zeros and ones."""
+    if not implements(backend, "dropout_mask"):
+        not_implemented(row, NotImplementedError("dropout_mask"))
+    out = backend.dropout_mask((7, 5), keep_prob=0.5, seed=1)
+    arr = np.asarray(backend.to_numpy(out), dtype=np.float64)
+    row.examples = 1
+    if arr.shape != (7, 5) or not np.isin(arr, (0.0, 1.0)).all():
+        row.category = "mismatch"
+        row.message = f"dropout_mask((7, 5)) gave shape {arr.shape} with values {np.unique(arr)[:8]}"
+        pytest.fail(row.message)

@@ -1,0 +1,96 @@
+"""Forward and VJP of every op in the table, against spec (small tier) and a float64 oracle (realistic tier)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from impls.base import implements
+
+from . import profiles
+from .checks import check_op
+from .optable import OP_TABLE, NumpyView
+from .plugin import Combo, combos
+from .pytest_helpers import ConformanceFailure
+from .repro import repro_command
+from .runner import fail_row, not_implemented, run_examples
+
+ORACLE_PREFERENCE = ("numpy", "torch-cpu", "scipy")
+
+
+def _op_combos(predicate):
+    def gen(name, backend):
+        return [Combo(name, rec.name, dt) for rec in OP_TABLE.values() if predicate(rec) for dt in backend.dtypes]
+    return gen
+
+
+def _require(backend, row, opname):
+    if not implements(backend, opname):
+        not_implemented(row, NotImplementedError(f"{row.backend} has no {opname}"))
+
+
+@combos(_op_combos(lambda rec: True))
+def test_forward(combo, backend, row):
+    rec = OP_TABLE[combo.op]
+    _require(backend, row, rec.name)
+    row.tier = "small"
+    run_examples(row, backend, rec.cases(combo.dtype),
+                 lambda case, seed: check_op(backend, rec, case, combo.dtype, "forward", seed=seed)[0],
+                 repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "forward", case, seed))
+
+
+@combos(_op_combos(lambda rec: rec.has_vjp))
+def test_gradient(combo, backend, row):
+    rec = OP_TABLE[combo.op]
+    _require(backend, row, rec.name + "_vjp")
+    row.tier = "small"
+    run_examples(row, backend, rec.cases(combo.dtype),
+                 lambda case, seed: check_op(backend, rec, case, combo.dtype, "gradient", seed=seed)[0],
+                 repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "gradient", case, seed))
+
+
+def _oracle_for(name: str, config):
+    from .plugin import selected_backends
+
+    import impls
+
+    for cand in ORACLE_PREFERENCE:
+        if cand != name and cand in impls.available_backends():
+            return cand
+    others = [b for b in selected_backends(config) if b != name]
+    return others[0] if others else None
+
+
+def _realistic_combos(name, backend):
+    if not profiles.current().realistic:
+        return []
+    return [Combo(name, rec.name, dt, mode) for rec in OP_TABLE.values() if rec.realistic
+            for dt in backend.dtypes for mode in (("forward", "gradient") if rec.has_vjp else ("forward",))]
+
+
+@combos(_realistic_combos)
+def test_realistic(combo, backend, row, request):
+    """Large shapes against a float64 oracle backend: small shapes alone cannot see TF32 (facts.md)."""
+    import impls
+
+    rec, mode = OP_TABLE[combo.op], combo.extra
+    row.check, row.tier = mode, "realistic"
+    _require(backend, row, rec.name if mode == "forward" else rec.name + "_vjp")
+    oracle_name = _oracle_for(combo.backend, request.config)
+    if oracle_name is None:
+        pytest.skip("no other backend is available to serve as float64 oracle")
+    oracle = NumpyView(impls.get_backend(oracle_name), "float64")
+    row.extra["oracle"] = f"{oracle_name} (float64)"
+    from .dtype_helpers import round_to_dtype
+
+    rng = np.random.default_rng(20261127)
+    for label, case in rec.realistic(rng):
+        case.args = tuple(round_to_dtype(a, combo.dtype) if isinstance(a, np.ndarray) else a for a in case.args)
+        try:
+            cmp, _ = check_op(backend, rec, case, combo.dtype, mode, ref=oracle, seed=7)
+        except ConformanceFailure as exc:
+            fail_row(row, backend, exc, falsifying=f"{label} (realistic tier, rng seed 20261127)",
+                     repro=repro_command(combo.backend, rec.name, combo.dtype, mode, None, 7, realistic=label))
+            raise
+        row.observe(cmp)
+        row.extra.setdefault("cases", []).append(label)
