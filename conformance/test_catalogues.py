@@ -4,7 +4,6 @@ inputs (the same ValueError naming the parameter) and the valid extreme inputs (
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import spec
 from impls.base import NotImplementedOp, implements

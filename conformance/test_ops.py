@@ -50,9 +50,9 @@ def test_gradient(combo, backend, row):
 
 
 def _oracle_for(name: str, config):
-    from .plugin import selected_backends
-
     import impls
+
+    from .plugin import selected_backends
 
     for cand in ORACLE_PREFERENCE:
         if cand != name and cand in impls.available_backends():

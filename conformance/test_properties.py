@@ -1,0 +1,222 @@
+"""Properties of the lecture's semantics, checked on each backend's own outputs (float64).
+
+Each property is one function ``prop(ops, case) -> None`` that raises ConformanceFailure; ``ops``
+is the backend seen through NumpyView (numpy float64 in and out). They need no spec call, so they
+also catch a backend that agrees with spec on small cases only by accident.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from impls.base import implements
+
+from . import hypothesis_helpers as hh
+from .hypothesis_helpers import Case
+from .optable import NumpyView
+from .plugin import Combo, combos
+from .pytest_helpers import ConformanceFailure
+from .runner import not_implemented, pytest_repro, run_examples
+from .tolerance import compare
+
+DT = "float64"
+
+
+def _close(a, e, m, k, what):
+    cmp = compare(a, e, m, dtype=DT, reduction=k, c=8.0, what=what)
+    if not cmp.ok:
+        raise ConformanceFailure(cmp.category, cmp.message, comparison=cmp)
+    return cmp
+
+
+def _conv_k(case):
+    w = case.args[1]
+    return int(np.prod(w.shape[1:]))
+
+
+def conv_linear_in_x(ops, case, rng):
+    x, w, _ = case.args
+    x2, a, b = rng.standard_normal(x.shape), 1.5, -0.75
+    lhs = ops.conv(a * x + b * x2, w, None, **case.kwargs)
+    rhs = a * ops.conv(x, w, None, **case.kwargs) + b * ops.conv(x2, w, None, **case.kwargs)
+    m = ops.conv(np.abs(a * x) + np.abs(b * x2), np.abs(w), None, **case.kwargs)
+    return _close(lhs, rhs, 3 * m, 3 * _conv_k(case), "conv(a x1 + b x2)")
+
+
+def conv_linear_in_w(ops, case, rng):
+    x, w, _ = case.args
+    w2, a, b = rng.standard_normal(w.shape), -2.0, 0.5
+    lhs = ops.conv(x, a * w + b * w2, None, **case.kwargs)
+    rhs = a * ops.conv(x, w, None, **case.kwargs) + b * ops.conv(x, w2, None, **case.kwargs)
+    m = ops.conv(np.abs(x), np.abs(a * w) + np.abs(b * w2), None, **case.kwargs)
+    return _close(lhs, rhs, 3 * m, 3 * _conv_k(case), "conv(x, a w1 + b w2)")
+
+
+def periodic_shift_equivariance(ops, case, rng):
+    x, w, b = case.args
+    kw = dict(case.kwargs, padding="periodic", stride=1)
+    nd = x.ndim - 2
+    shift = tuple(int(rng.integers(0, n)) for n in x.shape[2:])
+    axes = tuple(range(2, 2 + nd))
+    lhs = ops.conv(np.roll(x, shift, axis=axes), w, b, **kw)
+    rhs = np.roll(ops.conv(x, w, b, **kw), shift, axis=axes)
+    m = ops.conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kw)
+    return _close(lhs, rhs, np.maximum(m, np.roll(m, shift, axis=axes)), _conv_k(case), "conv(roll(x))")
+
+
+def valid_is_interior_of_same(ops, case, rng):
+    x, w, b = case.args
+    kw = dict(case.kwargs, stride=1)
+    span = [d * (k - 1) + 1 for d, k in zip(_dil(kw, x.ndim - 2), w.shape[2:], strict=True)]
+    if any(s > n for s, n in zip(span, x.shape[2:], strict=True)):
+        return None
+    valid = ops.conv(x, w, b, **dict(kw, padding="valid"))
+    same = ops.conv(x, w, b, **dict(kw, padding="same"))
+    before = [(s - 1) // 2 for s in span]
+    interior = same[(slice(None), slice(None), *(slice(p, p + v) for p, v in zip(before, valid.shape[2:],
+                                                                                 strict=True)))]
+    m = ops.conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), **dict(kw, padding="valid"))
+    return _close(interior, valid, m, _conv_k(case), "same[interior]")
+
+
+def _dil(kw, nd):
+    d = kw.get("dilation", 1)
+    return d if isinstance(d, tuple) else (d,) * nd
+
+
+def adjoint_identity(ops, case, rng):
+    x, w, _ = case.args
+    y = ops.conv(x, w, None, **case.kwargs)
+    g = rng.standard_normal(y.shape)
+    gx = ops.conv_vjp(g, x, w, None, **case.kwargs)[0]
+    lhs, rhs = np.array([np.sum(y * g)]), np.array([np.sum(x * gx)])
+    mag = np.array([np.sum(np.abs(ops.conv(np.abs(x), np.abs(w), None, **case.kwargs)) * np.abs(g))])
+    return _close(lhs, rhs, mag, _conv_k(case) * y.size, "<conv(x), g> vs <x, conv_vjp(g)>")
+
+
+def maxpool_undoes_upsample(ops, case, rng):
+    x = case.args[0]
+    f = case.kwargs["factor"]
+    back = ops.max_pool(ops.upsample(x, factor=f), size=f)
+    if not np.array_equal(back, x):
+        raise ConformanceFailure("mismatch", f"max_pool(upsample(x, {f}), {f}) != x", expected=str(x.ravel()[:16]),
+                                 actual=str(back.ravel()[:16]))
+
+
+def downsample_loses_information(ops, case, rng):
+    """The lecture's 'downsample + upsample != original', on an input with distinct values."""
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    rng.shuffle(x.reshape(-1))
+    back = ops.upsample(ops.max_pool(x, size=2), factor=2)
+    if np.array_equal(back, x):
+        raise ConformanceFailure("mismatch", "upsample(max_pool(x)) == x for distinct x: no information lost?")
+    if not np.array_equal(np.unique(back), np.sort(ops.max_pool(x, size=2).ravel())):
+        raise ConformanceFailure("mismatch", "upsample(max_pool(x)) holds values other than the window maxima")
+
+
+def nyquist_checkerboard_is_lost(ops, case, rng):
+    """Aliasing: the highest-frequency pattern is invisible after 2x2 pooling."""
+    n = 2 * int(rng.integers(1, 5))
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    board = ((-1.0) ** (i + j))[None, None]
+    mp, ap = ops.max_pool(board, size=2), ops.avg_pool(board, size=2)
+    if not (np.all(mp == 1.0) and np.all(ap == 0.0)):
+        raise ConformanceFailure("mismatch", "max_pool of the checkerboard should be all 1 and avg_pool all 0",
+                                 actual=f"max {mp.ravel()[:8]}, avg {ap.ravel()[:8]}")
+
+
+def dropout_eval_is_identity(ops, case, rng):
+    x, mask = case.args
+    y = ops.dropout(x, mask, **dict(case.kwargs, training=False))
+    if not np.array_equal(y, x):
+        raise ConformanceFailure("mismatch", "dropout(training=False) is not the identity")
+
+
+def dropout_zeroes_whole_channels(ops, case, rng):
+    x, mask = case.args
+    x = x + 10.0  # no zero inputs, so a zero output can only come from the mask
+    y = ops.dropout(x, mask, **dict(case.kwargs, training=True, scaling="none"))
+    dropped = mask == 0
+    if not np.all(y[dropped] == 0) or not np.array_equal(y[~dropped], x[~dropped]):
+        raise ConformanceFailure("mismatch", "dropout must zero exactly the channels whose mask is 0 and keep "
+                                 "the others unchanged (scaling='none')")
+
+
+def batch_norm_moments(ops, case, rng):
+    x, gamma, beta = case.args
+    eps = case.kwargs["eps"]
+    y = ops.batch_norm(x, gamma, beta, eps=eps)
+    axes = (0, *range(2, x.ndim))
+    var = x.var(axis=axes)
+    k = x.size // x.shape[1]
+    scale = np.abs(gamma) * np.sqrt(var / (var + eps))
+    # The test's own mean/std/sqrt add a fixed number of roundings on top of the K-term sums.
+    _close(y.mean(axis=axes), beta, np.abs(beta) + np.abs(gamma) * 4, k + 16, "mean of batch_norm(x) per channel")
+    # y = gamma xhat + beta is rounded against |beta| before the std is taken: beta enters m.
+    m = (np.abs(gamma) * 4 + np.abs(beta)) * 2
+    return _close(y.std(axis=axes), scale, m, k + 16, "std of batch_norm(x) per channel")
+
+
+def batch_norm_affine_invariance(ops, case, rng):
+    x, gamma, beta = case.args
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    a = rng.uniform(0.5, 2.0, x.shape[1]).reshape(shape)
+    c = rng.uniform(-3.0, 3.0, x.shape[1]).reshape(shape)
+    eps = 1e-300  # with eps > 0 the invariance is exact only in the limit; this eps is below any variance
+    y1 = ops.batch_norm(x, gamma, beta, eps=eps)
+    y2 = ops.batch_norm(a * x + c, gamma, beta, eps=eps)
+    axes = (0, *range(2, x.ndim))
+    std = x.std(axis=axes, keepdims=True)
+    m = np.abs(gamma).reshape(shape) * (np.abs(x) + np.abs(c) + 1) / np.where(std > 0, std, np.inf) + 1
+    return _close(y2, y1, m, x.size // x.shape[1], "batch_norm(a x + c)")
+
+
+@st.composite
+def _spread_bn_cases(draw):
+    case = draw(hh.batch_norm_cases(DT))
+    x = case.args[0]
+    axes = (0, *range(2, x.ndim))
+    if np.any(x.std(axis=axes) < 0.05):  # a near-constant channel has no defined scale to be invariant to
+        x = x + np.random.default_rng(0).standard_normal(x.shape)
+    return Case((x, *case.args[1:]), case.kwargs)
+
+
+PROPERTIES = {
+    "conv_linear_in_x": ("conv", hh.conv_cases(DT), conv_linear_in_x),
+    "conv_linear_in_w": ("conv", hh.conv_cases(DT), conv_linear_in_w),
+    "periodic_shift_equivariance": ("conv", hh.conv_cases(DT), periodic_shift_equivariance),
+    "valid_is_interior_of_same": ("conv", hh.conv_cases(DT), valid_is_interior_of_same),
+    "adjoint_identity": ("conv", hh.conv_cases(DT), adjoint_identity),
+    "maxpool_undoes_upsample": ("max_pool", hh.upsample_cases(DT), maxpool_undoes_upsample),
+    "downsample_loses_information": ("max_pool", st.just(None), downsample_loses_information),
+    "nyquist_checkerboard_is_lost": ("max_pool", st.just(None), nyquist_checkerboard_is_lost),
+    "dropout_eval_is_identity": ("dropout", hh.dropout_cases(DT), dropout_eval_is_identity),
+    "dropout_zeroes_whole_channels": ("dropout", hh.dropout_cases(DT), dropout_zeroes_whole_channels),
+    "batch_norm_moments": ("batch_norm", hh.batch_norm_cases(DT), batch_norm_moments),
+    "batch_norm_affine_invariance": ("batch_norm", _spread_bn_cases(), batch_norm_affine_invariance),
+}
+NEEDS = {"maxpool_undoes_upsample": ("upsample",), "downsample_loses_information": ("upsample",),
+         "nyquist_checkerboard_is_lost": ("avg_pool",), "adjoint_identity": ("conv_vjp",)}
+
+
+def _prop_combos(name, backend):
+    dt = DT if DT in backend.dtypes else None
+    return [Combo(name, op, DT, prop) for prop, (op, _, _) in PROPERTIES.items()] if dt else []
+
+
+@combos(_prop_combos)
+def test_property(combo, backend, row, request):
+    op, strategy, prop = PROPERTIES[combo.extra]
+    row.name = combo.extra
+    for needed in (op, *NEEDS.get(combo.extra, ())):
+        if not implements(backend, needed):
+            not_implemented(row, NotImplementedError(needed))
+    ops = NumpyView(backend, DT)
+
+    def check(case, seed):
+        return prop(ops, case, np.random.default_rng(seed))
+
+    run_examples(row, backend, strategy, check,
+                 repro=lambda case, seed: pytest_repro(request.node.nodeid, combo.backend,
+                                                       request.config.getoption("hypothesis_seed", None)))
