@@ -87,7 +87,8 @@ def check_conv(x, w, b=None, *, padding="valid", stride=1, dilation=1):
         span = d * (k - 1) + 1
         if padding == "valid":
             if span > n:
-                _fail("w.shape", ws, f"dilated kernel span {span} exceeds input size {n} on spatial axis {axis}")
+                _fail("w.shape", ws,
+                      f"dilated kernel span {span} exceeds input size {n} on spatial axis {axis}")
             pads.append((0, 0))
         else:
             if n < 1:
@@ -134,7 +135,8 @@ def check_pool(x, *, size=2, stride=None):
     stride = size if stride is None else per_axis(stride, nd, "stride")
     for axis in range(nd):
         if size[axis] > xs[2 + axis]:
-            _fail("size", size, f"window {size[axis]} exceeds input size {xs[2 + axis]} on spatial axis {axis}")
+            _fail("size", size,
+                  f"window {size[axis]} exceeds input size {xs[2 + axis]} on spatial axis {axis}")
     return size, stride
 
 
@@ -149,7 +151,8 @@ def check_upsample(x, *, factor=2):
 
 def check_keep_prob(keep_prob):
     if isinstance(keep_prob, bool) or not isinstance(keep_prob, Real) or not (0.0 < float(keep_prob) <= 1.0):
-        _fail("keep_prob", keep_prob, "expected a probability in (0, 1]: the lecture's p is the KEEP probability")
+        _fail("keep_prob", keep_prob,
+              "expected a probability in (0, 1]: the lecture's p is the KEEP probability")
     return float(keep_prob)
 
 
@@ -172,7 +175,9 @@ def check_dropout_mask(shape, *, keep_prob, seed):
         shape = tuple(shape)
     except TypeError:
         _fail("shape", shape, "expected a tuple (N, C)")
-    if len(shape) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 0 for s in shape):
+    if len(shape) != 2 or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 0 for s in shape
+    ):
         _fail("shape", shape, "expected a tuple (N, C) of non-negative ints")
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         _fail("seed", seed, "expected a non-negative int")
@@ -213,7 +218,8 @@ def check_batch_norm(x, gamma, beta, *, eps=1e-5):
 
 def check_batch_norm_eval(x, gamma, beta, running_mean, running_var, *, eps=1e-5):
     xs = _check_bn_x(x)
-    for name, v in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+    vectors = (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var))
+    for name, v in vectors:
         _check_channel_vector(v, name, xs[1])
     _check_eps(eps)
 
@@ -227,3 +233,10 @@ def check_running_stats(x, running_mean, running_var, *, momentum=0.1):
     if isinstance(momentum, bool) or not isinstance(momentum, Real) or not (0.0 <= float(momentum) <= 1.0):
         _fail("momentum", momentum, "expected a float in [0, 1] (torch convention: weight of the NEW batch)")
     return float(momentum)
+
+
+def check_cotangent(g, expected_shape, param: str = "g") -> None:
+    """A ``*_vjp`` cotangent must have exactly the forward output's shape."""
+    gs = _shape(g, param)
+    if gs != tuple(expected_shape):
+        _fail(f"{param}.shape", gs, f"expected the forward output's shape {tuple(expected_shape)}")

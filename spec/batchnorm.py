@@ -1,0 +1,174 @@
+"""Reference batch normalisation (float64, explicit loops).
+
+Lecture, "Batch Normalization": "Normalize each channel individually, then rescale":
+1. ``mu_B`` = batch mean, 2. ``sigma_B`` = batch variance, 3. ``x -> (x - mu_B) / sigma_B := xhat``,
+4. ``xhat -> gamma xhat + beta``; "Backpropagation to update gamma, beta".
+
+Decisions (written down once, here):
+
+* x is (N, C, *spatial) with up to 3 spatial axes, or (N, C) for dense layers; gamma, beta,
+  running_mean, running_var are (C,).  Statistics are per channel over the batch AND spatial axes
+  (m = N * prod(spatial) values per channel).
+* The lecture calls sigma_B the "variance" but divides by it; spec divides by the standard
+  deviation with eps INSIDE the square root: ``xhat = (x - mu) / sqrt(var + eps)``, default
+  ``eps = 1e-5`` (torch, ONNX, Flax; Keras uses 1e-3).
+* Training mode (:func:`batch_norm`) normalises with the BIASED batch variance
+  ``var = sum (x - mu)^2 / m``.  Sums run over n, then spatial positions, in row-major order.
+* The lecture does not say what evaluation uses; spec's :func:`batch_norm_eval` uses running
+  statistics: ``xhat = (x - running_mean) / sqrt(running_var + eps)``.  A negative
+  ``running_var + eps`` gives NaN (values are data, not arguments, so they are not validated).
+* :func:`running_stats` follows torch: ``new = (1 - momentum) * old + momentum * batch`` with
+  ``momentum = 0.1`` by default, and the UNBIASED batch variance ``sum (x - mu)^2 / (m - 1)`` for
+  ``running_var``.  Keras (``momentum=0.99``), Flax (0.9) and ONNX (0.9) write
+  ``new = momentum * old + (1 - momentum) * batch``: their momentum weighs the OLD value, so
+  ``momentum_keras = 1 - momentum_spec``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from . import validate
+
+__all__ = ["batch_norm", "batch_norm_vjp", "batch_norm_eval", "batch_norm_eval_vjp", "running_stats"]
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _channel_positions(shape, c):
+    """All indices of channel c in row-major order (n first, then spatial)."""
+    for n, *s in itertools.product(range(shape[0]), *(range(k) for k in shape[2:])):
+        yield (n, c, *s)
+
+
+def _sqrt(v: float) -> float:
+    return math.sqrt(v) if v >= 0.0 else math.nan
+
+
+def _stats(x, c):
+    """(mean, sum of squared deviations, m) of channel c."""
+    m = validate.reduction_count(x.shape)
+    total = 0.0
+    for idx in _channel_positions(x.shape, c):
+        total += x[idx]
+    mu = total / m
+    ss = 0.0
+    for idx in _channel_positions(x.shape, c):
+        d = x[idx] - mu
+        ss += d * d
+    return mu, ss, m
+
+
+def batch_norm(x, gamma, beta, *, eps=1e-5):
+    """Training-mode batch norm.  x: (N, C, *spatial) or (N, C); gamma, beta: (C,).
+
+    Returns float64 of x.shape: ``gamma[c] * (x - mu_c) / sqrt(var_c + eps) + beta[c]`` with the batch
+    mean ``mu_c`` and the BIASED batch variance ``var_c`` of channel c.
+    """
+    validate.check_batch_norm(x, gamma, beta, eps=eps)
+    x, gamma, beta = _f64(x), _f64(gamma), _f64(beta)
+    y = np.zeros(x.shape, dtype=np.float64)
+    for c in range(x.shape[1]):
+        mu, ss, m = _stats(x, c)
+        std = _sqrt(ss / m + eps)
+        for idx in _channel_positions(x.shape, c):
+            y[idx] = gamma[c] * ((x[idx] - mu) / std) + beta[c]
+    return y
+
+
+def batch_norm_vjp(g, x, gamma, beta, *, eps=1e-5):
+    """``(gx, ggamma, gbeta)`` of :func:`batch_norm`, including the dependence of mu and var on x.
+
+    Chain rule through the forward steps, per channel (m values, std = sqrt(var + eps)):
+    ``dxhat = g * gamma``; ``dvar = -1/2 (var + eps)^{-3/2} sum dxhat (x - mu)``;
+    ``dmu = -sum dxhat / std + dvar * (-2/m) sum (x - mu)``;
+    ``gx = dxhat / std + dvar * 2 (x - mu) / m + dmu / m``;
+    ``ggamma = sum g * xhat``; ``gbeta = sum g``.
+    """
+    validate.check_batch_norm(x, gamma, beta, eps=eps)
+    validate.check_cotangent(g, np.shape(x))
+    g, x, gamma = _f64(g), _f64(x), _f64(gamma)
+    n_ch = x.shape[1]
+    gx = np.zeros(x.shape, dtype=np.float64)
+    ggamma = np.zeros(n_ch, dtype=np.float64)
+    gbeta = np.zeros(n_ch, dtype=np.float64)
+    for c in range(n_ch):
+        mu, ss, m = _stats(x, c)
+        var = ss / m
+        std = _sqrt(var + eps)
+        dvar = 0.0
+        sum_dxhat = 0.0
+        sum_dev = 0.0
+        for idx in _channel_positions(x.shape, c):
+            dxhat = g[idx] * gamma[c]
+            dev = x[idx] - mu
+            ggamma[c] += g[idx] * (dev / std)
+            gbeta[c] += g[idx]
+            dvar += dxhat * dev
+            sum_dxhat += dxhat
+            sum_dev += dev
+        dvar *= -0.5 / (std * std * std)
+        dmu = -sum_dxhat / std + dvar * (-2.0 / m) * sum_dev
+        for idx in _channel_positions(x.shape, c):
+            gx[idx] = g[idx] * gamma[c] / std + dvar * 2.0 * (x[idx] - mu) / m + dmu / m
+    return gx, ggamma, gbeta
+
+
+def batch_norm_eval(x, gamma, beta, running_mean, running_var, *, eps=1e-5):
+    """Evaluation-mode batch norm with running statistics.  x: (N, C, *spatial) or (N, C); others (C,).
+
+    Returns ``gamma[c] * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta[c]`` (N = 0 allowed).
+    """
+    validate.check_batch_norm_eval(x, gamma, beta, running_mean, running_var, eps=eps)
+    x, gamma, beta, rm, rv = (_f64(a) for a in (x, gamma, beta, running_mean, running_var))
+    y = np.zeros(x.shape, dtype=np.float64)
+    for c in range(x.shape[1]):
+        std = _sqrt(rv[c] + eps)
+        for idx in _channel_positions(x.shape, c):
+            y[idx] = gamma[c] * ((x[idx] - rm[c]) / std) + beta[c]
+    return y
+
+
+def batch_norm_eval_vjp(g, x, gamma, beta, running_mean, running_var, *, eps=1e-5):
+    """``(gx, ggamma, gbeta)`` of :func:`batch_norm_eval`; the running statistics get no entry.
+
+    ``gx = g * gamma / sqrt(rv + eps)``, ``ggamma = sum g * xhat``, ``gbeta = sum g``.
+    """
+    validate.check_batch_norm_eval(x, gamma, beta, running_mean, running_var, eps=eps)
+    validate.check_cotangent(g, np.shape(x))
+    g, x, gamma, rm, rv = (_f64(a) for a in (g, x, gamma, running_mean, running_var))
+    n_ch = x.shape[1]
+    gx = np.zeros(x.shape, dtype=np.float64)
+    ggamma = np.zeros(n_ch, dtype=np.float64)
+    gbeta = np.zeros(n_ch, dtype=np.float64)
+    for c in range(n_ch):
+        std = _sqrt(rv[c] + eps)
+        for idx in _channel_positions(x.shape, c):
+            gx[idx] = g[idx] * gamma[c] / std
+            ggamma[c] += g[idx] * ((x[idx] - rm[c]) / std)
+            gbeta[c] += g[idx]
+    return gx, ggamma, gbeta
+
+
+def running_stats(x, running_mean, running_var, *, momentum=0.1):
+    """Updated running statistics ``(new_mean, new_var)``, each (C,) float64 (torch convention).
+
+    ``new_mean = (1 - momentum) * running_mean + momentum * mu_c``,
+    ``new_var = (1 - momentum) * running_var + momentum * ss_c / (m - 1)`` (UNBIASED batch variance).
+    Keras/Flax/ONNX momentum weighs the old value: theirs = 1 - momentum.
+    """
+    momentum = validate.check_running_stats(x, running_mean, running_var, momentum=momentum)
+    x, rm, rv = _f64(x), _f64(running_mean), _f64(running_var)
+    n_ch = x.shape[1]
+    new_mean = np.zeros(n_ch, dtype=np.float64)
+    new_var = np.zeros(n_ch, dtype=np.float64)
+    for c in range(n_ch):
+        mu, ss, m = _stats(x, c)
+        new_mean[c] = (1.0 - momentum) * rm[c] + momentum * mu
+        new_var[c] = (1.0 - momentum) * rv[c] + momentum * (ss / (m - 1))
+    return new_mean, new_var

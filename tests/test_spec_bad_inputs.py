@@ -1,0 +1,110 @@
+"""spec raises the shared ValueErrors for every bad input, and handles every valid extreme input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spec
+from impls.base import OPS, PLAIN_OPS
+
+
+@pytest.mark.parametrize("bad", spec.BAD_INPUTS, ids=lambda b: b.id)
+def test_bad_input_raises_valueerror_naming_the_parameter(bad):
+    with pytest.raises(ValueError) as info:
+        getattr(spec, bad.op)(*bad.args, **bad.kwargs)
+    assert f"{bad.param}=" in str(info.value), f"{bad.id}: message {str(info.value)!r} does not name {bad.param}"
+
+
+@pytest.mark.parametrize("bad", [b for b in spec.BAD_INPUTS if b.op in OPS], ids=lambda b: b.id)
+def test_vjp_rejects_the_same_bad_input(bad):
+    """A VJP validates the forward arguments before it looks at the cotangent."""
+    with pytest.raises(ValueError) as info:
+        getattr(spec, bad.op + "_vjp")(np.zeros(1), *bad.args, **bad.kwargs)
+    assert f"{bad.param}=" in str(info.value)
+
+
+def test_bad_inputs_cover_every_op():
+    assert len(spec.BAD_INPUTS) >= 25
+    ids = [b.id for b in spec.BAD_INPUTS]
+    assert len(ids) == len(set(ids))
+    assert {b.op for b in spec.BAD_INPUTS} == set(OPS) | set(PLAIN_OPS)
+    for b in spec.BAD_INPUTS:
+        for a in b.args:
+            assert not isinstance(a, np.ndarray) or a.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "op, args, kwargs",
+    [
+        ("conv_vjp", (np.zeros((1, 1, 5)), np.ones((1, 1, 5)), np.ones((1, 1, 2))), {}),
+        ("dense_vjp", (np.zeros((3, 2)), np.ones((2, 4)), np.ones((3, 4))), {}),
+        ("relu_vjp", (np.zeros((2, 3)), np.ones((3, 2))), {}),
+        ("max_pool_vjp", (np.zeros((1, 1, 3)), np.ones((1, 1, 4))), {}),
+        ("avg_pool_vjp", (np.zeros((1, 1, 2, 1)), np.ones((1, 1, 4, 4))), {}),
+        ("upsample_vjp", (np.zeros((1, 1, 4)), np.ones((1, 1, 3))), {}),
+        ("dropout_vjp", (np.zeros((2, 3)), np.ones((2, 2)), np.ones((2, 2))), {"keep_prob": 0.5}),
+        ("batch_norm_vjp", (np.zeros((2, 3)), np.ones((3, 2)), np.ones(2), np.ones(2)), {}),
+    ],
+)
+def test_vjp_rejects_a_cotangent_of_the_wrong_shape(op, args, kwargs):
+    with pytest.raises(ValueError, match=r"g\.shape="):
+        getattr(spec, op)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("case", spec.EXTREME_CASES, ids=lambda c: c.id)
+def test_extreme_case_runs_and_has_the_right_shape(case):
+    before = [a.copy() if isinstance(a, np.ndarray) else a for a in case.args]
+    out = getattr(spec, case.op)(*case.args, **case.kwargs)
+    outs = out if isinstance(out, tuple) else (out,)
+    assert outs[0].shape == case.expected_shape
+    for o in outs:
+        assert o.dtype == np.float64
+        assert not np.any(np.isnan(o)), f"{case.id}: NaN from a valid input"
+    for a, b in zip(case.args, before, strict=True):
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b)
+    if case.op in OPS:  # the VJP handles the same input and returns one gradient per array given
+        g = np.random.default_rng(0).standard_normal(outs[0].shape)
+        grads = getattr(spec, case.op + "_vjp")(g, *case.args, **case.kwargs)
+        arrays = [a for a in case.args if isinstance(a, np.ndarray)]
+        n_diff = {"dropout": 1, "batch_norm_eval": 3}.get(case.op, len(arrays))
+        assert len(grads) == n_diff
+        for gr, a in zip(grads, arrays, strict=False):
+            assert gr.shape == a.shape and gr.dtype == np.float64
+
+
+def test_extreme_cases_cover_the_empty_batch():
+    empty_ops = {c.op for c in spec.EXTREME_CASES if c.expected_shape and c.expected_shape[0] == 0}
+    assert {
+        "conv",
+        "dense",
+        "relu",
+        "sigmoid",
+        "tanh",
+        "max_pool",
+        "avg_pool",
+        "upsample",
+        "dropout",
+    } <= empty_ops
+
+
+def test_extreme_values_by_hand():
+    by_id = {c.id: c for c in spec.EXTREME_CASES}
+
+    def run(i):
+        c = by_id[i]
+        return getattr(spec, c.op)(*c.args, **c.kwargs)
+
+    # 4x4 of 2^100 (~1.3e30), 3x3 kernel of -2, zero padding: corner 4 taps, edge 6, interior 9
+    y = run("conv-huge-1e30")[0, 0]
+    assert y[0, 0] == -8 * 2.0**100 and y[0, 1] == -12 * 2.0**100 and y[1, 1] == -18 * 2.0**100
+    assert run("sigmoid-huge").tolist() == [[0.0, 1.0, 0.5, 0.5]]
+    assert run("tanh-huge").tolist() == [[-1.0, 1.0, 1e-310, 0.0]]
+    assert run("relu-subnormal").tolist() == [[0.0] * 3] * 2
+    # a constant channel normalises to 0 (eps keeps the division finite): output = beta = 1
+    assert np.array_equal(run("batch_norm-constant-channel"), np.ones((2, 3, 2)))
+    assert np.array_equal(
+        run("upsample-3d-mixed")[0, 0, :, 0, :],
+        np.repeat(by_id["upsample-3d-mixed"].args[0][0, 0, :, 0, :], 3, axis=0).repeat(2, axis=1),
+    )
