@@ -161,8 +161,8 @@ def _finalise(row: Row, rep, item) -> None:
         if row.status not in ("fail", "error"):
             timed_out = "Timeout" in text.splitlines()[-1:][0] if text else False
             row.status = "fail"
-            row.category = row.category or ("timeout" if timed_out or "Timeout >" in text
-                                            else "unexpected_exception")
+            timed_out = timed_out or "Timeout >" in text or "did not return within" in text
+            row.category = row.category or ("timeout" if timed_out else "unexpected_exception")
             row.message = row.message or (text.strip().splitlines() or [""])[-1][:1000]
         if not row.traceback:
             row.traceback = text[-4000:]

@@ -29,6 +29,15 @@ class ConformanceFailure(AssertionError):
         self.expected, self.actual, self.comparison = expected, actual, comparison
 
 
+class Hung(BaseException):
+    """A backend call ran past its time limit. A BaseException, so hypothesis stops at once instead of
+    replaying (and waiting out) the hang again for every shrinking attempt."""
+
+    def __init__(self, failure: ConformanceFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
 class BackendTimeout(BaseException):
     """Raised inside a hung backend call by the alarm. BaseException so a backend's broad
     ``except Exception`` cannot swallow it."""
@@ -121,7 +130,7 @@ def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | 
     except NotImplementedOp:
         raise
     except BackendTimeout as exc:
-        raise ConformanceFailure("timeout", f"{where}: {exc}") from None
+        raise Hung(ConformanceFailure("timeout", f"{where}: {exc}")) from None
     except ConformanceFailure:
         raise
     except Exception as exc:

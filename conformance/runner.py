@@ -15,7 +15,7 @@ from hypothesis.errors import Unsatisfiable
 from impls.base import NotImplementedOp
 
 from . import profiles
-from .pytest_helpers import ConformanceFailure
+from .pytest_helpers import ConformanceFailure, Hung
 
 MAX_TEXT = 4000
 
@@ -82,6 +82,8 @@ def _notes(exc: BaseException) -> str:
 def _first_failure(exc: BaseException):
     if isinstance(exc, ConformanceFailure):
         return exc
+    if isinstance(exc, Hung):
+        return exc.failure
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
             found = _first_failure(sub)

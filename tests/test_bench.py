@@ -1,0 +1,211 @@
+"""Tests of the benchmark harness (conformance/bench.py) and the composite network (composite.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import impls
+from conformance import bench
+from conformance import composite as C
+from impls.base import Backend
+
+ROW_KEYS = {"op", "case", "mode", "backend", "dtype", "median_s", "iqr_s", "repeats", "gflops",
+            "ratio_to_torch_cpu", "speedup_over_spec"}
+
+
+def _available(*names: str) -> list[str]:
+    return [s.name for s in impls.backend_statuses(list(names)) if s.status == "available"]
+
+
+def _gradient_backend():
+    """numpy in float64 when it exists, else torch-cpu; skip when neither can run."""
+    names = _available("numpy", "torch-cpu")
+    if not names:
+        pytest.skip("neither the numpy nor the torch-cpu backend is available yet")
+    return impls.get_backend(names[0])
+
+
+# ------------------------------------------------------------------------------ smoke test of main()
+
+def test_quick_bench_smoke(tmp_path, capsys):
+    names = _available("numpy", "torch-cpu")
+    if not names:
+        pytest.skip("neither the numpy nor the torch-cpu backend is available yet")
+    out = tmp_path / "sub" / "bench.json"
+    # A representative subset keeps this under a few seconds even on a loaded 2-core machine.
+    argv = ["--quick", "--out", str(out), "--no-spec", "--min-time", "0.005", "--repeats", "2",
+            "--only", "conv2d", "--only", "relu", "--only", "max_pool", "--only", "batch_norm",
+            "--only", "composite"]
+    for name in names:
+        argv += ["--backend", name]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "threads" in printed and "torch-cpu median / backend median" in printed
+
+    data = json.loads(out.read_text())
+    assert data["schema"] == "nnconform.bench/1"
+    for key in ("host", "cpu", "cores", "versions", "date"):
+        assert key in data["machine"]
+    assert isinstance(data["threads"], str) and data["threads"]
+    assert not [p for p in os.listdir(out.parent) if p != "bench.json"], "temp file left behind"
+
+    rows = data["rows"]
+    assert rows
+    for r in rows:
+        assert ROW_KEYS <= set(r), r
+        assert r["mode"] in ("forward", "forward+vjp")
+        assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["repeats"] >= 1
+        assert r["gflops"] is None or r["gflops"] > 0
+    assert {r["backend"] for r in rows} <= set(names)
+    for name in names:
+        mine = [r for r in rows if r["backend"] == name]
+        assert any(r["mode"] == "forward+vjp" for r in mine), f"{name}: no forward+vjp rows"
+        assert any(r["op"] == "conv2d" and r["gflops"] for r in mine), f"{name}: no conv2d GFLOP/s"
+    torch_rows = [r for r in rows if r["backend"] == "torch-cpu"]
+    assert all(r["ratio_to_torch_cpu"] == 1.0 for r in torch_rows)
+    if torch_rows:
+        torch_median = {(t["op"], t["case"], t["mode"]): t["median_s"] for t in torch_rows}
+        for r in rows:
+            key = (r["op"], r["case"], r["mode"])
+            if key in torch_median:
+                assert r["ratio_to_torch_cpu"] == pytest.approx(torch_median[key] / r["median_s"])
+    else:
+        assert all(r["ratio_to_torch_cpu"] is None for r in rows)
+
+
+def test_only_without_match_returns_2(tmp_path):
+    assert bench.main(["--quick", "--only", "no-such-case-xyz", "--out", str(tmp_path / "b.json")]) == 2
+    assert not (tmp_path / "b.json").exists()
+
+
+# ------------------------------------------------------------- isolation: failures are rows, not crashes
+
+class _FakeTorchCpu(Backend):
+    """A stand-in named torch-cpu (plain numpy relu) so ratio and speed-up columns can be checked offline."""
+
+    name = "torch-cpu"
+    dtypes = ("float32", "float64")
+
+    def relu(self, x):
+        return np.maximum(x, 0)
+
+    def relu_vjp(self, g, x):
+        return (g * (x > 0),)
+
+
+class _Broken(Backend):
+    name = "broken"
+
+    def relu(self, x):
+        raise RuntimeError("boom")
+
+
+class _Slowish(Backend):
+    name = "slowish"
+
+    def relu(self, x):
+        return np.maximum(np.maximum(x, 0), 0)
+
+
+class _Opts:
+    seed, warmup, repeats, min_repeats, min_time, case_timeout, verbose = 0, 1, 3, 2, 0.005, 30.0, False
+
+
+def test_failures_are_recorded_not_raised():
+    cases = [c for c in bench.build_cases(quick=True) if c.op in ("relu", "conv2d")]
+    loaded = [bench._Loaded("torch-cpu", "available", backend=_FakeTorchCpu()),
+              bench._Loaded("broken", "available", backend=_Broken()),
+              bench._Loaded("slowish", "available", backend=_Slowish()),
+              bench._Loaded("gone", "unavailable", "no such library")]
+    rows, skipped = bench.run_benchmarks(cases, loaded, _Opts(), log=lambda *a: None)
+    by = {(r["op"], r["case"], r["mode"], r["backend"]): r for r in rows}
+    relu_fwd = [k for k in by if k[0] == "relu" and k[2] == "forward" and k[3] == "slowish"]
+    assert relu_fwd
+    for key in relu_fwd:
+        torch_row = by[(*key[:3], "torch-cpu")]
+        assert torch_row["ratio_to_torch_cpu"] == 1.0
+        assert by[key]["ratio_to_torch_cpu"] == pytest.approx(torch_row["median_s"] / by[key]["median_s"])
+        assert by[key]["gbps"] > 0 and by[key]["gflops"] is None
+    status = {(s["backend"], s["op"], s["mode"]): s["status"] for s in skipped}
+    assert status[("broken", "relu", "forward")] == "error"
+    assert status[("slowish", "relu", "forward+vjp")] == "not_implemented"
+    assert status[("torch-cpu", "conv2d", "forward")] == "not_implemented"
+    assert status[("gone", "*", "*")] == "unavailable"
+    assert any("boom" in s["reason"] for s in skipped if s["backend"] == "broken")
+    text = bench.format_table(rows, skipped)
+    assert "not_implemented" in text and "boom" in text
+
+
+def test_measure_stops_on_repeats_and_budget():
+    t = bench.measure(lambda: None, warmup=1, repeats=5, min_repeats=2, min_time=10.0)
+    assert t.repeats == 5 and t.median_s > 0 and t.iqr_s >= 0 and t.number > 1
+    import time
+    t = bench.measure(lambda: time.sleep(0.002), warmup=0, repeats=1000, min_repeats=2, min_time=0.01)
+    assert 2 <= t.repeats < 1000 and t.number == 1 and t.median_s >= 0.002
+
+
+def test_threads_policy_is_reported():
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        policy, details = bench.pin_threads(1, stack)
+    assert "threads=1" in policy and details["requested"] == 1
+    assert ("threadpoolctl" in policy) or ("NOT pinned" in policy)
+
+
+def test_write_json_atomic_replaces(tmp_path):
+    path = tmp_path / "b.json"
+    bench.write_json_atomic(str(path), {"a": 1})
+    bench.write_json_atomic(str(path), {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert os.listdir(tmp_path) == ["b.json"]
+
+
+# -------------------------------------------------------------------------------------- composite
+
+def test_composite_shapes_and_gradient_matches_finite_differences():
+    backend = _gradient_backend()
+    p_np, b_np = C.make_problem(n=3, c_in=2, c_out=3, h=6, w=6, k=3, n_out=4, keep_prob=0.7, seed=3)
+    params = C.to_backend(backend, p_np, "float64")
+    batch = C.to_backend(backend, b_np, "float64")
+    loss, grads = C.composite_step(backend, params, batch)
+    assert np.isfinite(loss) and loss > 0
+    assert set(grads) == {*C.PARAM_NAMES, "x"}
+    for name in C.PARAM_NAMES:
+        assert tuple(backend.to_numpy(grads[name]).shape) == p_np[name].shape, name
+    assert tuple(backend.to_numpy(grads["x"]).shape) == b_np["x"].shape
+
+    rng = np.random.default_rng(11)
+    for trial in range(3):
+        v = {k: rng.standard_normal(p_np[k].shape) for k in C.PARAM_NAMES}
+        vx = rng.standard_normal(b_np["x"].shape)
+
+        def loss_at(t, v=v, vx=vx):
+            pp = {k: p_np[k] + t * v[k] for k in C.PARAM_NAMES}
+            bb = {**b_np, "x": b_np["x"] + t * vx}
+            return C.composite_forward(backend, C.to_backend(backend, pp, "float64"),
+                                       C.to_backend(backend, bb, "float64"))[0]
+
+        eps = 1e-6
+        fd = (loss_at(eps) - loss_at(-eps)) / (2 * eps)
+        analytic = sum(float(np.sum(backend.to_numpy(grads[k]) * v[k])) for k in C.PARAM_NAMES)
+        analytic += float(np.sum(backend.to_numpy(grads["x"]) * vx))
+        assert fd == pytest.approx(analytic, rel=1e-5, abs=1e-8), f"trial {trial}"
+
+
+def test_sgd_steps_reduce_loss_and_keep_inputs():
+    backend = _gradient_backend()
+    p_np, b_np = C.make_problem(n=4, c_in=1, c_out=2, h=8, w=8, n_out=3, seed=0)
+    params = C.to_backend(backend, p_np, "float64")
+    batch = C.to_backend(backend, b_np, "float64")
+    before = C.to_numpy(backend, params)
+    losses, new = C.sgd_steps(backend, params, batch, lr=0.1, steps=3)
+    assert len(losses) == 3 and losses[2] < losses[0]
+    for name in C.PARAM_NAMES:
+        np.testing.assert_array_equal(backend.to_numpy(params[name]), before[name])
+        assert backend.dtype_name(new[name]) == "float64"
+    assert C.composite_forward(backend, new, batch)[0] < losses[-1]
