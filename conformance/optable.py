@@ -151,6 +151,11 @@ def _overlap(case):
     return int(np.prod([math.ceil(k / s) for k, s in zip(size, stride, strict=True)]))
 
 
+def _upsample_k(case):
+    f = case.kwargs.get("factor", 2)
+    return (int(np.prod(f)) if isinstance(f, tuple) else f ** (case.args[0].ndim - 2),)
+
+
 def _bn_k(case):
     x = case.args[0]
     return x.size // max(x.shape[1], 1)
@@ -240,7 +245,7 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
     OpRecord("avg_pool", lambda d: hh.pool_cases(d, unique=False), _linear_fwd("avg_pool"), _pool_window, (0,),
              _linear_vjp("avg_pool"), lambda c: (_overlap(c),), realistic=_realistic_big("avg_pool", {"size": 2})),
     OpRecord("upsample", hh.upsample_cases, _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
-             lambda c: (int(np.prod(c.kwargs["factor"])),), realistic=_realistic_big("upsample", {"factor": 2})),
+             _upsample_k, realistic=_realistic_big("upsample", {"factor": 2})),
     OpRecord("dropout", hh.dropout_cases, _linear_fwd("dropout"), lambda c: 1, (0,), _linear_vjp("dropout"),
              _same_k_vjp(1), realistic=_realistic_dropout),
     OpRecord("batch_norm", hh.batch_norm_cases, _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,

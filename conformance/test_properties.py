@@ -8,6 +8,7 @@ also catch a backend that agrees with spec on small cases only by accident.
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from impls.base import implements
@@ -146,6 +147,8 @@ def dropout_zeroes_whole_channels(ops, case, rng):
 def batch_norm_moments(ops, case, rng):
     x, gamma, beta = case.args
     eps = case.kwargs["eps"]
+    # Below ~1e-150 the squares inside this test's own std underflow; that says nothing of the backend.
+    assume(np.all((gamma == 0) | (np.abs(gamma) > 1e-100)))
     y = ops.batch_norm(x, gamma, beta, eps=eps)
     axes = (0, *range(2, x.ndim))
     var = x.var(axis=axes)
