@@ -246,8 +246,10 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
              _linear_vjp("avg_pool"), lambda c: (_overlap(c),), realistic=_realistic_big("avg_pool", {"size": 2})),
     OpRecord("upsample", hh.upsample_cases, _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
              _upsample_k, realistic=_realistic_big("upsample", {"factor": 2})),
+    # Inverted dropout rounds three times: keep_prob to the dtype, 1/keep_prob (or the division) and the
+    # product; the plain bound's C=2 covers only two.
     OpRecord("dropout", hh.dropout_cases, _linear_fwd("dropout"), lambda c: 1, (0,), _linear_vjp("dropout"),
-             _same_k_vjp(1), realistic=_realistic_dropout),
+             _same_k_vjp(1), c=3.0, realistic=_realistic_dropout),
     OpRecord("batch_norm", hh.batch_norm_cases, _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,
              lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
     OpRecord("batch_norm_eval", hh.batch_norm_eval_cases, _bn_eval_fwd_mag, lambda c: 1, (0, 1, 2),

@@ -179,6 +179,9 @@ class ResultsWriter:
         if self._jsonl is None:
             self.json_path.parent.mkdir(parents=True, exist_ok=True)
             self._jsonl = open(self.jsonl_path, "w")  # noqa: SIM115 - kept open for the whole run
+            # The header line lets `nnconform report results.jsonl` rebuild a report after a hard kill.
+            header = {"schema": SCHEMA, "complete": False, "run": self.run, "backends": self.backends}
+            self._jsonl.write(json.dumps(_finite(header), default=_json_default) + "\n")
         for r in rows:
             self.rows.append(r)
             self._jsonl.write(json.dumps(_finite(r), default=_json_default) + "\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import random
 import subprocess
 import sys
 import time
@@ -106,8 +107,10 @@ def _cmd_run(args, extra) -> int:
                 raise ValueError
         except ValueError:
             raise CliError(f"-n={n!r}: expected 'auto' or a non-negative integer") from None
+    # Every run gets a seed, shown in the report, so any run can be replayed exactly.
+    seed = args.hypothesis_seed if args.hypothesis_seed is not None else str(random.randrange(2**31))
     cmd = build_pytest_command(backends=args.backend, profile=args.profile, out=out, n=n,
-                               hypothesis_seed=args.hypothesis_seed, extra=extra)
+                               hypothesis_seed=seed, extra=extra)
     if not _has_xdist():
         print("nnconform: pytest-xdist is not installed; running in one process (-n 0)", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
