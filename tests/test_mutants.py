@@ -7,6 +7,7 @@ import math
 import re
 
 import pytest
+from markupsafe import escape as html_escape
 
 from tests.mutants import MUTANTS
 from tests.suite_runner import rows, run_shell, run_suite
@@ -16,8 +17,11 @@ K = "(test_forward and (conv or batch_norm or dropout)) or test_tie_policy"
 
 @pytest.fixture(scope="module")
 def mutant_run(tmp_path_factory):
-    proc, results = run_suite(tmp_path_factory.mktemp("mutants"), ["numpy", *MUTANTS], k=K, workers=2)
+    tmp = tmp_path_factory.mktemp("mutants")
+    proc, results = run_suite(tmp, ["numpy", *MUTANTS], k=K, workers=2,
+                              extra=["--report-html", str(tmp / "index.html")])
     assert results is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results["_html"] = (tmp / "index.html").read_text()
     return proc, results
 
 
@@ -71,3 +75,14 @@ def test_shrunk_examples_are_small(mutant_run):
     # a handful of elements, not the dozens it may first draw.
     x_shape = re.search(r"array\(shape=\(([\d, ]+)\)", r["falsifying_example"]).group(1)
     assert math.prod(int(v) for v in x_shape.split(",") if v.strip()) <= 12, r["falsifying_example"]
+
+
+def test_report_shows_failure_and_repro(mutant_run):
+    """End to end: the rendered report shows the failing cell, its shrunk example and its repro line."""
+    _, results = mutant_run
+    html = results["_html"]
+    r = next(r for r in rows(results, backend="tests.mutants:UnbiasedVariance", op="batch_norm", check="forward")
+             if r["status"] == "fail")
+    assert "tests.mutants:UnbiasedVariance" in html
+    assert html_escape(r["repro"]) in html
+    assert html_escape(r["message"][:60]) in html
