@@ -99,3 +99,23 @@ def test_mask_is_binary(combo, backend, row):
         row.category = "mismatch"
         row.message = f"dropout_mask((7, 5)) gave shape {arr.shape} with values {np.unique(arr)[:8]}"
         pytest.fail(row.message)
+
+
+def _differentiable_ops(name, backend):
+    return [Combo(name, rec.name, dt) for rec in OP_TABLE.values() if rec.has_vjp for dt in backend.dtypes]
+
+
+@combos(_differentiable_ops)
+def test_nan_gradient(combo, backend, row):
+    """NaN and Inf in x: every gradient is NaN/Inf exactly where spec's is (e.g. relu'(NaN) and the
+    first NaN of a max-pool window, spec's declared policies)."""
+    rec = OP_TABLE[combo.op]
+    if not implements(backend, rec.name + "_vjp"):
+        not_implemented(row, NotImplementedError(rec.name + "_vjp"))
+
+    def check(case, seed):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return check_op(backend, rec, case, combo.dtype, "gradient", seed=seed)[0]
+
+    run_examples(row, backend, _with_special(rec.cases(combo.dtype), combo.dtype), check, max_examples=_few(),
+                 repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "gradient", case, seed))

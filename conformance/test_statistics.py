@@ -161,3 +161,30 @@ def test_tie_policy(combo, backend, row, request):
                  repro=lambda case, seed: pytest_repro(request.node.nodeid, combo.backend,
                                                        request.config.getoption("hypothesis_seed", None)))
 
+
+
+@combos(_tie_combos)
+def test_nan_window_policy(combo, backend, row, request):
+    """A window holding several NaNs outputs NaN, and its gradient goes to the FIRST NaN (spec's policy)."""
+    row.check, row.name = "nan_policy", "max_pool gradient with NaNs -> first NaN"
+    if not implements(backend, "max_pool_vjp"):
+        not_implemented(row, NotImplementedError("max_pool_vjp"))
+    x = np.array([[[1.0, np.nan, 3.0, np.nan, 2.0, 5.0]]])
+    g = np.array([[[0.75, -1.25]]])
+    # Windows [1, nan, 3, nan] and [3, nan, 2, 5]: first NaNs at flat indices 1 and 3.
+    want = np.array([[[0.0, 0.75, 0.0, -1.25, 0.0, 0.0]]])
+    try:
+        (y,) = call_op(backend, "max_pool", (x,), {"size": 4, "stride": 2}, dtype=combo.dtype)
+        (gx,) = call_op(backend, "max_pool_vjp", (g, x), {"size": 4, "stride": 2}, dtype=combo.dtype)
+        row.examples = 1
+        if not (np.isnan(y[0, 0, 0]) and np.isnan(y[0, 0, 1])):
+            raise ConformanceFailure("nan_mismatch", f"max_pool of windows holding NaN gave {y.ravel()}, expected NaN")
+        if not np.array_equal(gx, want):
+            raise ConformanceFailure("mismatch", "x=[1, nan, 3, nan, 2, 5], size 4, stride 2: the gradient of each "
+                                     "window should go to its first NaN (flat indices 1 and 3)",
+                                     expected=str(want.ravel().tolist()),
+                                     actual=str(gx.ravel().tolist()))
+    except ConformanceFailure as exc:
+        fail_row(row, backend, exc, falsifying="x = [1, nan, 3, nan, 2, 5], size=4, stride=2, g = [0.75, -1.25]",
+                 repro=pytest_repro(request.node.nodeid, combo.backend, None))
+        raise

@@ -123,12 +123,22 @@ def axis_masks(n, k, s, d, out, before, periodic):
         m0 = np.maximum(0, -(a // step))  # first m with a + step m >= 0
         return (m0 < count) & (a + step * m0 < n)
 
-    fwd = reaches(s * np.arange(out) - before, d, k)
+    def edges(total, lo, hi, f):
+        """f over range(total), evaluated only outside [lo, hi], where it is known to be True."""
+        mask = np.ones(total, bool)
+        idx = np.r_[0:max(0, min(lo, total)), max(0, hi + 1):total]
+        mask[idx] = f(idx)
+        return mask
+
+    # output i: its tap 0 alone is real when before <= s i <= n - 1 + before
+    fwd = edges(out, -(-before // s), (n - 1 + before) // s, lambda i: reaches(s * i - before, d, k))
     taps = reaches(d * np.arange(k) - before, s, out)
     if s == 1:
-        # input t: some j with 0 <= t + before - d j <= out - 1
-        t = np.arange(n) + before
-        touched = np.maximum(0, -((out - 1 - t) // d)) <= np.minimum(k - 1, t // d)
+        # input t: some j with 0 <= t + before - d j <= out - 1 (j = 0 works for -before <= t <= out-1-before)
+        def hit(t):
+            t = t + before
+            return np.maximum(0, -((out - 1 - t) // d)) <= np.minimum(k - 1, t // d)
+        touched = edges(n, -before, out - 1 - before, hit)
     else:
         onto = np.zeros(s * (out - 1) + 1, bool)
         onto[::s] = True

@@ -151,7 +151,14 @@ class TorchBackend(Backend):
     @property
     def expected_deviations(self):
         conv, mm = self._tf32()
-        out = []
+        out = [ExpectedDeviation(
+            op="relu", dtype="*", check="nan_gradient",
+            reason="torch's relu backward is g * (x > 0) evaluated as a where(): at x = NaN it passes g "
+                   "through, while spec (and numpy/scipy) return NaN there"),
+            ExpectedDeviation(
+                op="max_pool", dtype="*", check="nan_policy",
+                reason="with several NaNs in one window torch's max-pool routes the gradient to the LAST NaN "
+                       "(measured on CPU, torch 2.13); spec's policy is the first, like its tie policy")]
         if conv:
             out.append(ExpectedDeviation(
                 op="conv*", dtype="float32", check="*",
