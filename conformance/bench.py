@@ -51,21 +51,20 @@ import json
 import math
 import os
 import platform
-import signal
 import socket
 import sys
-import tempfile
-import threading
 import time
 import traceback
 import zlib
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from conformance import composite as _composite
+from conformance.pytest_helpers import time_limit
+from reports.atomic import write_json_atomic
 
 SCHEMA = "nnconform.bench/1"
 DEFAULT_OUT = os.path.join("reports", "bench.json")
@@ -360,29 +359,8 @@ class _Timeout(Exception):
     pass
 
 
-@contextmanager
 def _time_limit(seconds: float | None):
-    """Raise _Timeout inside the block after ``seconds`` (main thread on Unix only; else no limit)."""
-    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if usable:
-        # Someone else's alarm (pytest-timeout's signal method, say) is armed: leave it alone.
-        usable = (signal.getitimer(signal.ITIMER_REAL)[0] == 0
-                  and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None))
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout(f"timed out after {seconds:g} s")
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    return time_limit(seconds, exc=_Timeout)
 
 
 @dataclass
@@ -629,25 +607,6 @@ def _loadavg() -> list[float] | None:
         return None
 
 
-def write_json_atomic(path: str, data: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _fmt(v, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
@@ -808,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print()
     print(format_table(rows, skipped))
-    write_json_atomic(opts.out, data)
+    write_json_atomic(opts.out, data, indent=1)
     print(f"\nwrote {opts.out} ({len(rows)} rows, {len(skipped)} not measured) in {data['duration_s']:.1f} s")
     return 0 if rows else 1
 

@@ -16,48 +16,14 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+from reports.atomic import json_safe, write_json_atomic
+
 SCHEMA = "nnconform.results/1"
 FLUSH_S = 2.0
-
-
-def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, default=_json_default, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(o):
-    if dataclasses.is_dataclass(o):
-        return dataclasses.asdict(o)
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-def _finite(obj):
-    """JSON has no NaN/Infinity: encode them as strings so the file stays standard JSON."""
-    if isinstance(obj, float) and not (obj == obj and abs(obj) != float("inf")):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _cpu_model() -> str:
@@ -181,10 +147,10 @@ class ResultsWriter:
             self._jsonl = open(self.jsonl_path, "w")  # noqa: SIM115 - kept open for the whole run
             # The header line lets `nnconform report results.jsonl` rebuild a report after a hard kill.
             header = {"schema": SCHEMA, "complete": False, "run": self.run, "backends": self.backends}
-            self._jsonl.write(json.dumps(_finite(header), default=_json_default) + "\n")
+            self._jsonl.write(json.dumps(json_safe(header), allow_nan=False) + "\n")
         for r in rows:
             self.rows.append(r)
-            self._jsonl.write(json.dumps(_finite(r), default=_json_default) + "\n")
+            self._jsonl.write(json.dumps(json_safe(r), allow_nan=False) + "\n")
         self._jsonl.flush()
         if time.time() - self._last_flush > FLUSH_S:
             self.flush(complete=False, note="run in progress")
@@ -211,7 +177,7 @@ class ResultsWriter:
                 for ex in doc["worked_examples"]:
                     if ex["id"] == r["extra"].get("example_id"):
                         ex["outputs"][f"{r['backend']} ({r['dtype']})"] = r["extra"]["output"]
-        return _finite(doc)
+        return json_safe(doc)
 
     def _benchmarks(self):
         bench = self.json_path.parent / "bench.json"
@@ -223,7 +189,7 @@ class ResultsWriter:
     def flush(self, *, complete: bool, note: str = "", exitstatus=None) -> dict:
         self._last_flush = time.time()
         doc = self.document(complete=complete, note=note, exitstatus=exitstatus)
-        write_json_atomic(self.json_path, doc)
+        write_json_atomic(self.json_path, doc, indent=1)
         return doc
 
     def finish(self, *, complete: bool, note: str = "", exitstatus=None) -> None:
