@@ -11,42 +11,82 @@ Two algorithms, deliberately unlike a numpy im2col + GEMM:
   because ``0 * inf`` would turn an inf input into NaN where the contract's sum has no such term.
   ``scipy.ndimage.correlate`` is NOT used: it silently drops weights with ``|w| <= DBL_EPSILON``
   (``correlate([1, 1e30], [1, 1e-20])`` gives 1, not 1e10) and skips ``0 * inf``.
-* **fft** -- kernel dilated with zeros, ``scipy.fft.rfftn`` over the spatial axes of the whole batch,
-  the channel sum done as one complex matmul per frequency, ``irfftn``. 'valid'/'same' are linear
-  correlations of the zero-padded input (FFT length ``next_fast_len(n + pads)``); 'periodic' is an
-  exact circular correlation of length n with the kernel FOLDED modulo n (tap j lands on
+* **fft** -- 1-D: *overlap-save* (``ols_forward``): the padded input cut into overlapping blocks of
+  M = next_fast_len(max(8 * span, 1024)) points (hop M - span + 1), ONE batched ``scipy.fft.rfft``
+  over all (N, C_in, block) rows, the kernel transformed at length M only (C_out * C_in short rows
+  instead of the whole signal), the channel sum done in the frequency domain (multiply-accumulate
+  over C_in, or a matmul per frequency for many channels), one batched ``irfft`` of the
+  (N, C_out, block) rows. Stays in float32 for float32 input. 'periodic' is the same on the
+  wrap-padded input. VJP (``ols_vjp``): ``gx`` = overlap-ADD of each g block linearly convolved
+  with the kernel, ``gw`` = ``irfft(sum over n and blocks of conj(G) X)`` of length M cropped to
+  the span. Inputs and outputs whose sums have fewer terms than the FFT's noise allows are done by
+  direct summation: the outputs/inputs at a zero-padded edge (``exact_output_edges``,
+  ``exact_edges``), and whole results with fewer than ``FFT_MIN_TERMS`` products per element.
+  N-D: kernel dilated with zeros, ``scipy.fft.rfftn`` over the spatial axes of the whole batch,
+  the channel sum as one complex matmul per frequency, ``irfftn``; 'periodic' is an exact
+  circular correlation of length n with the kernel FOLDED modulo n (tap j lands on
   ``(j - before) mod n``), which is what makes kernels longer than the input work. Small linear
-  problems go through ``scipy.signal.oaconvolve`` with broadcasting over (N, C_out, C_in).
-  The VJPs are the adjoints in the frequency domain: ``gx = irfft(G K)`` (summed over C_out),
+  N-D problems go through ``scipy.signal.oaconvolve`` with broadcasting over (N, C_out, C_in).
+  The N-D VJPs are the adjoints in the frequency domain: ``gx = irfft(G K)`` (summed over C_out),
   ``gk = irfft(conj(G) X)`` (summed over N), with g upsampled by zeros for stride and, for
   'periodic', the kernel gradient unfolded (gathered) from the circular one.
 
-FFT rounding error is spread over all outputs (about u * log(P) * the largest magnitudes), so
+FFT results are zeroed where the contract's sum has no term (``structural_masks``: O(n) per axis,
+evaluated only near the edges; the former (out, k) index table cost ~40 ms at 1e5 points, k=101).
+
+FFT rounding error is spread over a block (about u * log(M) * the block's largest magnitudes), so
 it is only used when every input is finite (an inf or NaN would smear over the whole signal) and
 the kernel is large; elsewhere direct summation is both faster and per-element accurate.
 
-Crossover (``FFT_MIN_TAPS``), measured on the shared 2-core CPU box (noisy: load average ~4 from
-other jobs), 1-D, N=1, C 1 -> 1, 1e5 samples, 'valid', this module's conv forward with the path
-forced, median of 21 interleaved runs (IQR in brackets), ms::
+Crossover (``FFT_MIN_TAPS``), measured on the shared 2-core CPU box (noisy: load average 1.3-2.5
+from other jobs), 1-D, N=1, 1e5 samples, 'valid', this module's conv forward (fwd) and forward +
+conv_vjp (f+v) with the path forced, median of 11 interleaved runs, ms (C 4 -> 4 k < 23 is not
+shown for fft: fewer than FFT_MIN_TERMS products, so the forced fft path runs direct)::
 
-    kernel    float64 direct   float64 fft     float32 direct   float32 fft
-    3         0.53 (0.10)      8.4 (3.9)       0.18 (0.02)      1.40 (0.19)
-    15        1.51 (4.1)       2.6 (1.8)       1.28 (0.07)      0.90 (0.21)
-    31        1.76 (0.45)      2.6 (4.0)       2.37 (4.1)       0.95 (0.22)
-    63        2.03 (3.2)       1.58 (0.44)     3.84 (4.9)       1.23 (0.64)
-    101       2.40 (3.9)       2.36 (1.0)      1.27 (0.68)      1.24 (0.52)
-    201       5.90 (4.2)       2.01 (0.75)     1.95 (0.47)      0.98 (0.22)
+    C 1 -> 1  kernel  f64 direct  f64 fft   f32 direct  f32 fft   | f+v: f64 direct  f64 fft  f32 direct  f32 fft
+              3       2.15        4.20      0.26        1.25      |      8.75        9.62     0.67        2.64
+              7       1.29        1.97      0.22        0.85      |      8.71        8.92     1.59        3.32
+              15      1.96        2.38      1.36        1.24      |      11.3        7.61     6.98        3.82
+              23      2.36        2.91      2.91        1.36      |      11.0        7.46     8.81        3.89
+              31      3.17        2.48      2.34        0.93      |      12.4        7.78     10.3        3.94
+              63      3.57        2.47      4.25        1.42      |      14.4        7.85     11.4        3.92
+              101     3.13        2.44      2.53        1.56      |      11.4        8.14     7.46        4.45
+              201     4.17        3.01      2.28        1.29      |      15.6        9.50     9.42        4.04
+    C 4 -> 4  23      16.7        12.2      49.3        4.55      |      52.6        30.3     73.6        12.3
+              31      21.8        9.62      65.2        4.46      |      72.9        29.2     89.5        11.7
+              63      35.0        12.3      42.7        3.79      |      109         29.4     109         8.36
+              101     30.9        11.4      19.6        3.35      |      153         35.1     99.3        8.83
+              201     49.1        13.5      30.9        3.71      |      310         39.6     190         10.2
 
-so the FFT wins from ~15-31 taps in float32 and ~63-101 in float64; ``FFT_MIN_TAPS = 32`` splits
-the difference. (1-D "direct" is scipy.signal.correlate on 1-D arrays, which scipy hands to a
-vectorised dot; its N-D direct loop is ~50x slower: 11 ms for k=3 on the same signal, and 0.6 s
-per output channel for N=32, C_in=64, 32x32, 3x3 -- hence the N-D rule ``FFT_MIN_WORK``.)
+(an earlier C 4 -> 4 run with the pure FFT path: f32 fwd 5.2 direct / 3.6 fft at k=11, 25.0 / 6.1 at
+k=15; f+v 18.4 / 9.9 at k=11.) So the FFT wins from ~11-15 taps with 4 channels and ~15 (f32) to
+~31 (f64) taps with one; ``FFT_MIN_TAPS = 24`` (FFT for > 24 dilated taps) sits in between, and
+``FFT_MIN_TERMS`` keeps single-channel kernels under 64 taps on the (cheap) direct path.
+
+Benchmark (``python -m conformance.bench --backend numpy --backend scipy --backend torch-cpu --only
+conv1d``, float32, N=1, C 4 -> 4, 1e5 samples, 'same', median ms, load average ~1.6; numpy and
+scipy from the same run; "before" = the previous whole-signal rfftn / oaconvolve + direct-gx code,
+run alternately with "after" on the same machine)::
+
+    kernel  mode          numpy   scipy before   scipy after
+    3       fwd           0.57    1.97           2.84   (direct path, unchanged)
+    3       fwd+vjp       8.75    6.74           8.86
+    31      fwd           17.6    57.6           4.40
+    31      fwd+vjp       43.6    103.8          11.0
+    101     fwd           41.4    85.5           3.61
+    101     fwd+vjp       140.4   222.1          11.7
+
+(a second alternating pair: numpy 15.9 / 47.3 (k31), 51.4 / 155.3 (k101); scipy after 4.65 / 11.9
+(k31), 5.98 / 15.3 (k101); scipy before 39.0 / 134.6 (k31), 102.3 / 222.3 (k101).) 1-D "direct" is
+scipy.signal.correlate on 1-D arrays, which scipy hands to a vectorised dot; its N-D direct loop is
+~50x slower: 11 ms for k=3 on the same signal, and 0.6 s per output channel for N=32, C_in=64,
+32x32, 3x3 -- hence the N-D rule ``FFT_MIN_WORK``.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
+import math
 
 import numpy as np
 import scipy.fft as sfft
@@ -60,6 +100,12 @@ FFT_MIN_SIGNAL = 4096
 """1-D: ...and only when the input has at least this many spatial points. Below it direct summation is as
 fast and, unlike the FFT, accurate per element (an FFT output whose exact value is 0 comes out as
 noise of the size u * the largest output, which an element-wise tolerance rightly rejects)."""
+FFT_MIN_TERMS = 64
+"""1-D: ...and, per result, only when each output (C_in * k products) or input gradient (C_out * ~k /
+stride products) sums at least this many products. The FFT's error is ~c u * rms(result) (c ~ 25 at
+the worst of 1e5 elements, block length 1024), the tolerance 2 u sqrt(K) m with m ~ 0.64 K rms-units
+for normal data, so the worst ratio goes like 1/K: measured 0.6-0.7 at K = 25-33, 0.13-0.18 at
+K = 100-130. K >= 64 keeps it below ~0.35; fewer terms use direct summation (cheap at that size)."""
 OACONV_MAX_ELEMS = 2**22
 """N-D linear FFT forward via oaconvolve when the broadcast (N, C_out, C_in, *out) block is this small."""
 OLS_FACTOR = 8
@@ -67,8 +113,9 @@ OLS_FACTOR = 8
 OLS_MIN_BLOCK = 1024
 MIX_LOOP_MAX = 8
 """Channel sums over at most this many channels are a multiply-accumulate loop, else a matmul."""
-FFT_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-"""scipy.fft worker threads: every usable core."""
+FFT_WORKERS = 1
+"""scipy.fft worker threads. 2 was measured no faster on the shared 2-core box (k=31: 21.3 vs 18.9 ms,
+k=101: 14.9 vs 14.3 ms fwd+vjp, C 4 -> 4, 1e5 samples, load ~3): the block transforms are short."""
 
 
 def choose(x, w, span, *arrays, method="auto"):
@@ -353,7 +400,7 @@ def ols_forward(xp, wd):
     return y[..., :hop].reshape(n_, cout, nb * hop)[..., :full]
 
 
-def ols_vjp(xp, wd, gu):
+def ols_vjp(xp, wd, gu, want_gx=True):
     """(gxp, gwd) of ols_forward; gu is g upsampled to the stride-1 'valid' shape (N, C_out, full).
     gxp: overlap-ADD of each g block linearly convolved with the kernel; gwd: circular correlation
     of each g block with its input segment, summed over blocks and batch before one short irfft."""
@@ -365,12 +412,14 @@ def ols_vjp(xp, wd, gu):
     gz = np.zeros((*gu.shape[:2], nb * hop), dtype=gu.dtype)
     gz[..., :full] = gu
     gf = sfft.rfft(gz.reshape(*gu.shape[:2], nb, hop), n=m, axis=-1, workers=FFT_WORKERS)  # (N, C_out, nb, F)
-    kf = sfft.rfft(wd, n=m, axis=-1, workers=FFT_WORKERS)                # (C_out, C_in, F)
-    yb = sfft.irfft(_mix(gf, kf.swapaxes(0, 1)[:, :, None]), n=m, axis=-1, workers=FFT_WORKERS)
-    acc = np.zeros((n_, cin, nb + 1, hop), dtype=yb.dtype)               # hop >= span - 1
-    acc[:, :, :nb] += yb[..., :hop]
-    acc[:, :, 1:, :span - 1] += yb[..., hop:]
-    gxp = acc.reshape(n_, cin, (nb + 1) * hop)[..., :lx]
+    gxp = None
+    if want_gx:
+        kf = sfft.rfft(wd, n=m, axis=-1, workers=FFT_WORKERS)            # (C_out, C_in, F)
+        yb = sfft.irfft(_mix(gf, kf.swapaxes(0, 1)[:, :, None]), n=m, axis=-1, workers=FFT_WORKERS)
+        acc = np.zeros((n_, cin, nb + 1, hop), dtype=yb.dtype)           # hop >= span - 1
+        acc[:, :, :nb] += yb[..., :hop]
+        acc[:, :, 1:, :span - 1] += yb[..., hop:]
+        gxp = acc.reshape(n_, cin, (nb + 1) * hop)[..., :lx]
     # sum over (n, block) per frequency: (F, C_out, N nb) @ (F, N nb, C_in)
     a = np.moveaxis(gf.conj(), 1, -1).reshape(n_ * nb, -1, gf.shape[1]).transpose(1, 2, 0)
     b = np.moveaxis(xf, 1, -1).reshape(n_ * nb, -1, cin).transpose(1, 0, 2)
@@ -466,6 +515,8 @@ def conv_forward(x, w, b, *, padding, stride, dilation, pads, method="auto"):
     """x, w, b already in the compute dtype; returns (N, C_out, *out)."""
     span = [d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation, strict=True)]
     algo = choose(x, w, span, x, w, method=method)
+    if algo == "fft" and x.ndim == 3 and w.shape[1] * w.shape[2] < FFT_MIN_TERMS:
+        algo = "direct"  # too few terms per output to hide the FFT's noise (see FFT_MIN_TERMS)
     if algo == "fft" and x.ndim == 3:
         xp = pad(x, pads, padding)
         y = ols_forward(xp, dilate(w, dilation))
@@ -502,10 +553,15 @@ def conv_vjp(g, x, w, *, padding, stride, dilation, pads, method="auto"):
         full = [ln - sp + 1 for ln, sp in zip(lshape, span, strict=True)]
         gu = upsample_zeros(g, stride, full)
         if x.ndim == 3:
-            gxp, gwd = ols_vjp(xp, dilate(w, dilation), gu)
-            if -(-w.shape[2] // stride[0]) <= FFT_MIN_TAPS:
-                # an input meets only ~k / stride taps: too few to hide the FFT's noise under its
-                # element-wise tolerance, and direct summation is cheap at that size
+            # an input meets C_out * ~k / stride products: with too few, direct summation. Periodic
+            # with gcd(stride, dilation) = q not dividing n: the wrap lands inputs of one residue
+            # class mod q on another, so some inputs meet only a few edge taps (measured 30-55x
+            # the tolerance for n=9999, k=257, s=d=2): direct there too.
+            q = math.gcd(stride[0], dilation[0])
+            fft_gx = (w.shape[0] * -(-w.shape[2] // stride[0]) >= FFT_MIN_TERMS
+                      and (padding != "periodic" or ns[0] % q == 0))
+            gxp, gwd = ols_vjp(xp, dilate(w, dilation), gu, want_gx=fft_gx)
+            if not fft_gx:
                 gxp = direct_grad_xp(g, w, stride, dilation, lshape)
             elif padding != "periodic":
                 gxp = exact_edges(gxp, gu, w, dilation)
