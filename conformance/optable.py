@@ -242,8 +242,10 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
     OpRecord("max_pool", lambda d: hh.pool_cases(d, unique=True), _exact_fwd("max_pool"), lambda c: 1, (0,),
              _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"tie_free", "exact"}),
              realistic=_realistic_big("max_pool", {"size": 2})),
+    # The mean adds up to two roundings to its K-term sum: the division, or the rounded 1/K and the product.
     OpRecord("avg_pool", lambda d: hh.pool_cases(d, unique=False), _linear_fwd("avg_pool"), _pool_window, (0,),
-             _linear_vjp("avg_pool"), lambda c: (_overlap(c),), realistic=_realistic_big("avg_pool", {"size": 2})),
+             _linear_vjp("avg_pool"), lambda c: (_overlap(c),), c=3.0,
+             realistic=_realistic_big("avg_pool", {"size": 2})),
     OpRecord("upsample", hh.upsample_cases, _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
              _upsample_k, realistic=_realistic_big("upsample", {"factor": 2})),
     # Inverted dropout rounds three times: keep_prob to the dtype, 1/keep_prob (or the division) and the
@@ -252,8 +254,10 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
              _same_k_vjp(1), c=3.0, realistic=_realistic_dropout),
     OpRecord("batch_norm", hh.batch_norm_cases, _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,
              lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
+    # Evaluation-mode batch norm rounds six times per element (x - mean, var + eps, sqrt, divide, scale,
+    # shift) with no reduction to average them out: C = 6.
     OpRecord("batch_norm_eval", hh.batch_norm_eval_cases, _bn_eval_fwd_mag, lambda c: 1, (0, 1, 2),
-             _bn_eval_vjp_mag, lambda c: (1, _bn_k(c), _bn_k(c)), c=4.0),
+             _bn_eval_vjp_mag, lambda c: (1, _bn_k(c), _bn_k(c)), c=6.0),
     OpRecord("running_stats", hh.running_stats_cases, _running_mag, _bn_k, c=4.0, n_outputs=2),
 ]}
 
