@@ -125,7 +125,7 @@ def _running_mag(ops, case):
 
 def _conv_k(case):
     w = case.args[1]
-    return int(w.shape[1] * np.prod(w.shape[2:]))
+    return int(w.shape[1] * np.prod(w.shape[2:])) + _has_bias(case)
 
 
 def _conv_vjp_k(case):
@@ -133,6 +133,14 @@ def _conv_vjp_k(case):
     out_terms = int(x.shape[0] * np.prod(x.shape[2:]))  # upper bound on output positions per tap
     ks = [w.shape[0] * int(np.prod(w.shape[2:])), out_terms] + ([out_terms] if case.args[2] is not None else [])
     return tuple(ks)
+
+
+def _has_bias(case) -> int:
+    return int(len(case.args) > 2 and case.args[2] is not None)
+
+
+def _dense_k(case):
+    return case.args[1].shape[1] + _has_bias(case)
 
 
 def _pool_window(case):
@@ -229,7 +237,7 @@ def _realistic_dropout(rng):
 OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
     OpRecord("conv", hh.conv_cases, _linear_fwd("conv"), _conv_k, (0, 1, 2), _linear_vjp("conv"), _conv_vjp_k,
              realistic=_realistic_conv),
-    OpRecord("dense", hh.dense_cases, _linear_fwd("dense"), lambda c: c.args[1].shape[1], (0, 1, 2),
+    OpRecord("dense", hh.dense_cases, _linear_fwd("dense"), _dense_k, (0, 1, 2),
              _linear_vjp("dense"),
              lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]), realistic=_realistic_dense),
     OpRecord("relu", lambda d: hh.elementwise_cases(d, avoid_zero=True), _exact_fwd("relu"), lambda c: 1, (0,),
