@@ -162,7 +162,9 @@ def _finalise(row: Row, rep, item) -> None:
             timed_out = "Timeout" in text.splitlines()[-1:][0] if text else False
             row.status = "fail"
             timed_out = timed_out or "Timeout >" in text or "did not return within" in text
-            row.category = row.category or ("timeout" if timed_out else "unexpected_exception")
+            # Backend calls go through call_op, which turns every backend misbehaviour into a categorised
+            # ConformanceFailure; anything else that escapes a test is the suite's own fault.
+            row.category = row.category or ("timeout" if timed_out else "harness_error")
             row.message = row.message or (text.strip().splitlines() or [""])[-1][:1000]
         if not row.traceback:
             row.traceback = text[-4000:]

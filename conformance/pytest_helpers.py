@@ -131,7 +131,11 @@ def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | 
             check_mutation: bool = True):
     """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype``); return float64 outputs."""
     where = describe_call(backend.name, opname, args, kwargs)
-    native = to_native(backend, args, dtype)
+    try:
+        native = to_native(backend, args, dtype)
+    except Exception as exc:
+        raise ConformanceFailure("unexpected_exception", f"{backend.name}.asarray raised {type(exc).__name__}: "
+                                 f"{exc}") from exc
     before = snapshot(backend, native) if check_mutation else None
     try:
         with time_limit(EXAMPLE_TIMEOUT_S):
