@@ -64,6 +64,7 @@ import numpy as np
 
 from conformance import composite as _composite
 from conformance.pytest_helpers import time_limit
+from conformance.results import cpu_model
 from reports.atomic import write_json_atomic
 
 SCHEMA = "nnconform.bench/1"
@@ -214,47 +215,6 @@ def build_cases(quick: bool) -> list[Case]:
 
 # ------------------------------------------------------------------------------------------ backends
 
-class _SpecBackend:
-    """The ``spec`` module seen as a backend (float64 numpy arrays); absent functions are not implemented."""
-
-    name = SPEC
-    device = "cpu"
-    dtypes = ("float64",)
-    deterministic = True
-    expected_deviations = ()
-
-    def __init__(self, module):
-        from impls.base import ALL_OP_NAMES
-
-        self._module = module
-        for opname in ALL_OP_NAMES:
-            fn = getattr(module, opname, None)
-            if callable(fn):
-                setattr(self, opname, fn)
-
-    def __getattr__(self, opname):  # only called for attributes not found normally
-        from impls.base import ALL_OP_NAMES, NotImplementedOp
-
-        if opname in ALL_OP_NAMES:
-            def missing(*args, **kwargs):
-                raise NotImplementedOp(f"spec does not define {opname}")
-            missing.__nnconform_missing__ = True
-            return missing
-        raise AttributeError(opname)
-
-    def asarray(self, a, dtype):
-        return np.array(a, dtype=np.float64, copy=True)
-
-    def to_numpy(self, a):
-        return np.asarray(a)
-
-    def dtype_name(self, a):
-        return str(np.asarray(a).dtype)
-
-    def metadata(self):
-        return {"numpy": np.__version__}
-
-
 @dataclass
 class _Loaded:
     name: str
@@ -281,8 +241,9 @@ def load_backends(names: list[str] | None, with_spec: bool) -> list[_Loaded]:
     for name in dict.fromkeys(names):
         if name == SPEC:
             try:
-                import spec as spec_module
-                loaded.append(_Loaded(SPEC, "available", backend=_SpecBackend(spec_module)))
+                from conformance.spec_backend import SpecBackend
+
+                loaded.append(_Loaded(SPEC, "available", backend=SpecBackend()))
             except Exception:
                 loaded.append(_Loaded(SPEC, "error", traceback.format_exc(limit=4)))
             continue
@@ -563,17 +524,6 @@ def run_benchmarks(cases: list[Case], backends: list[_Loaded], opts, log=print) 
 
 # ----------------------------------------------------------------------------------------- reporting
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict:
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for mod in ("scipy", "torch", "threadpoolctl"):
@@ -591,7 +541,7 @@ def machine_info() -> dict:
     except AttributeError:
         usable = os.cpu_count()
     return {
-        "host": socket.gethostname(), "platform": platform.platform(), "cpu": _cpu_model(),
+        "host": socket.gethostname(), "platform": platform.platform(), "cpu": cpu_model(),
         "cores": os.cpu_count(), "cores_usable": usable, "python": sys.version.split()[0],
         "versions": versions, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "env": {k: os.environ.get(k) for k in ENV_VARS},

@@ -8,6 +8,9 @@ raising :class:`ConformanceFailure` when an output is out of bounds.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 import spec
@@ -33,10 +36,13 @@ def n_gradients(record: OpRecord, case: Case) -> int:
     return sum(1 for i in record.diff_args if i < len(case.args) and case.args[i] is not None)
 
 
-def gradient_names(record: OpRecord, case: Case) -> list[str]:
-    import inspect
+@functools.cache
+def _param_names(opname: str) -> tuple[str, ...]:
+    return tuple(inspect.signature(getattr(spec, opname)).parameters)
 
-    params = list(inspect.signature(getattr(spec, record.name)).parameters)
+
+def gradient_names(record: OpRecord, case: Case) -> list[str]:
+    params = _param_names(record.name)
     return ["d" + params[i] for i in record.diff_args if i < len(case.args) and case.args[i] is not None]
 
 
@@ -70,3 +76,13 @@ def check_op(backend, record: OpRecord, case: Case, dtype: str, mode: str, *, re
         if worst is None or cmp.tol_ratio > worst.tol_ratio:
             worst = cmp
     return worst, actual
+
+
+def checked_mask(backend, shape, keep_prob, seed) -> np.ndarray:
+    """The backend's own dropout mask, checked to be 0/1 of ``shape``."""
+    (m,) = call_op(backend, "dropout_mask", (), {"shape": shape, "keep_prob": keep_prob, "seed": seed},
+                   dtype=None, n_outputs=1)
+    if m.shape != tuple(shape) or not np.isin(m, (0.0, 1.0)).all():
+        raise ConformanceFailure("mismatch", f"dropout_mask({shape}) gave shape {m.shape}, values "
+                                 f"{np.unique(m)[:6]}; expected 0/1 of shape {shape}")
+    return m

@@ -58,6 +58,11 @@ class Case:
         obj = json.loads(text)
         return Case(tuple(dec(a) for a in obj["args"]), {k: dec(v) for k, v in obj["kwargs"].items()})
 
+    def rounded(self, dtype: str) -> Case:
+        """The same case with every array rounded to ``dtype`` (kept as float64)."""
+        args = tuple(round_to_dtype(a, dtype) if isinstance(a, np.ndarray) else a for a in self.args)
+        return Case(args, dict(self.kwargs))
+
     def __repr__(self) -> str:
         parts = []
         for a in self.args:

@@ -270,6 +270,25 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
 ]}
 
 
+REALISTIC_SEED = 20261127
+ORACLE_PREFERENCE = ("numpy", "torch-cpu", "scipy")
+"""Float64 oracles of the realistic tier, best first: backends the small tier validates against spec."""
+
+
+def realistic_cases(record: OpRecord, dtype: str) -> list[tuple[str, Case]]:
+    """The record's realistic-size cases, drawn from a fixed seed and rounded to ``dtype``."""
+    return [(label, case.rounded(dtype)) for label, case in record.realistic(np.random.default_rng(REALISTIC_SEED))]
+
+
+def pick_oracle(name: str, candidates) -> str | None:
+    """The oracle for backend ``name``: the first of ORACLE_PREFERENCE among ``candidates``, else any other."""
+    candidates = list(candidates)
+    for cand in (*ORACLE_PREFERENCE, *candidates):
+        if cand != name and cand in candidates:
+            return cand
+    return None
+
+
 class NumpyView:
     """A backend's ops with numpy arrays in and out, in one dtype (the float64 oracle, typically)."""
 

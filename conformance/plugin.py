@@ -99,10 +99,6 @@ def selected_backends(config) -> list[str]:
     return list(config._nnconform.available)
 
 
-def backend_dtypes(name: str) -> tuple[str, ...]:
-    return tuple(impls.get_backend(name).dtypes)
-
-
 def pytest_generate_tests(metafunc):
     if "combo" not in metafunc.fixturenames:
         return
@@ -159,9 +155,9 @@ def _finalise(row: Row, rep, item) -> None:
     else:
         text = rep.longreprtext or ""
         if row.status not in ("fail", "error"):
-            timed_out = "Timeout" in text.splitlines()[-1:][0] if text else False
             row.status = "fail"
-            timed_out = timed_out or "Timeout >" in text or "did not return within" in text
+            last = text.strip().splitlines()[-1] if text.strip() else ""
+            timed_out = "Timeout" in last or "Timeout >" in text or "did not return within" in text
             # Backend calls go through call_op, which turns every backend misbehaviour into a categorised
             # ConformanceFailure; anything else that escapes a test is the suite's own fault.
             row.category = row.category or ("timeout" if timed_out else "harness_error")

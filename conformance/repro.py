@@ -13,8 +13,6 @@ import argparse
 import shlex
 import sys
 
-import numpy as np
-
 
 def repro_command(backend: str, op: str, dtype: str, mode: str, case, seed: int, *, realistic: str | None = None) -> str:
     parts = ["python", "-m", "conformance.repro", "--backend", shlex.quote(backend), "--op", op, "--dtype", dtype,
@@ -40,22 +38,17 @@ def main(argv=None) -> int:
     import impls
 
     from .checks import check_op
-    from .dtype_helpers import round_to_dtype
     from .hypothesis_helpers import Case
-    from .optable import OP_TABLE, NumpyView
+    from .optable import OP_TABLE, NumpyView, pick_oracle, realistic_cases
     from .pytest_helpers import ConformanceFailure
 
     rec = OP_TABLE[args.op]
     backend = impls.get_backend(args.backend)
     ref = None
     if args.realistic:
-        from .test_ops import ORACLE_PREFERENCE
-
-        oracle = next(n for n in ORACLE_PREFERENCE if n != args.backend and n in impls.available_backends())
+        oracle = pick_oracle(args.backend, impls.available_backends())
         ref = NumpyView(impls.get_backend(oracle), "float64")
-        rng = np.random.default_rng(20261127)
-        case = dict(rec.realistic(rng))[args.realistic]
-        case.args = tuple(round_to_dtype(a, args.dtype) if isinstance(a, np.ndarray) else a for a in case.args)
+        case = dict(realistic_cases(rec, args.dtype))[args.realistic]
     else:
         case = Case.from_json(args.case)
     print(f"case: {case!r}")

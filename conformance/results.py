@@ -26,7 +26,7 @@ SCHEMA = "nnconform.results/1"
 FLUSH_S = 2.0
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -74,7 +74,7 @@ def run_metadata(config) -> dict:
         "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "cpu": f"{_cpu_model()} ({os.cpu_count()} logical cores)",
+        "cpu": f"{cpu_model()} ({os.cpu_count()} logical cores)",
         "gpu": _gpu(),
         "python": sys.version.split()[0],
         "versions": _versions(),
@@ -140,6 +140,8 @@ class ResultsWriter:
         self._last_flush = 0.0
         self._jsonl = None
         self._finished = False
+        self._spec: dict | None = None
+        self._bench_cache: tuple = (None, None)
 
     def add(self, rows: list[dict]) -> None:
         if self._jsonl is None:
@@ -167,24 +169,36 @@ class ResultsWriter:
         if exitstatus is not None:
             run["exitstatus"] = exitstatus
         doc = {"schema": SCHEMA, "complete": complete, "run": run, "backends": self.backends,
-               "results": self.rows, "benchmarks": self._benchmarks()}
-        try:
-            doc.update(spec_sections())
-        except Exception as exc:
-            doc.update({"worked_examples": [], "errata": [], "decisions": [], "spec_error": repr(exc)})
+               "results": self.rows, "benchmarks": self._benchmarks(), **self._spec_sections()}
+        examples = {ex["id"]: ex for ex in doc["worked_examples"]}
         for r in self.rows:
-            if r.get("check") == "worked_example" and "output" in r.get("extra", {}):
-                for ex in doc["worked_examples"]:
-                    if ex["id"] == r["extra"].get("example_id"):
-                        ex["outputs"][f"{r['backend']} ({r['dtype']})"] = r["extra"]["output"]
+            ex = examples.get(r.get("extra", {}).get("example_id"))
+            if r.get("check") == "worked_example" and ex is not None and "output" in r["extra"]:
+                ex["outputs"][f"{r['backend']} ({r['dtype']})"] = r["extra"]["output"]
         return json_safe(doc)
 
+    def _spec_sections(self) -> dict:
+        """spec's sections are fixed for the run: built once; each document gets fresh ``outputs``."""
+        if self._spec is None:
+            try:
+                self._spec = spec_sections()
+            except Exception as exc:
+                self._spec = {"worked_examples": [], "errata": [], "decisions": [], "spec_error": repr(exc)}
+        return dict(self._spec, worked_examples=[dict(ex, outputs={}) for ex in self._spec["worked_examples"]])
+
     def _benchmarks(self):
+        """bench.json beside the results, re-read only when the file changes (this runs every flush)."""
         bench = self.json_path.parent / "bench.json"
         try:
-            return json.loads(bench.read_text()) if bench.exists() else None
-        except (OSError, ValueError):
+            mtime = bench.stat().st_mtime_ns
+        except OSError:
             return None
+        if self._bench_cache[0] != mtime:
+            try:
+                self._bench_cache = (mtime, json.loads(bench.read_text()))
+            except (OSError, ValueError):
+                self._bench_cache = (mtime, None)
+        return self._bench_cache[1]
 
     def flush(self, *, complete: bool, note: str = "", exitstatus=None) -> dict:
         self._last_flush = time.time()

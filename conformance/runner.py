@@ -55,8 +55,7 @@ class Row:
             return
         if self.tol_ratio is None or cmp.tol_ratio >= self.tol_ratio:
             self.tol_ratio = cmp.tol_ratio
-            self.tolerance = {"rtol": cmp.rtol, "atol": cmp.atol,
-                              "rule": "|a-e| <= rtol*m + atol, m = sum of |terms| (conformance/tolerance.py)"}
+            self.tolerance = cmp.tolerance()
         self.max_abs_err = max(self.max_abs_err or 0.0, cmp.max_abs_err)
         self.max_rel_err = max(self.max_rel_err or 0.0, cmp.max_rel_err)
 
@@ -103,8 +102,7 @@ def fail_row(row: Row, backend, exc: ConformanceFailure, *, falsifying: str = ""
     if exc.comparison is not None:
         row.max_abs_err, row.max_rel_err = exc.comparison.max_abs_err, exc.comparison.max_rel_err
         row.tol_ratio = exc.comparison.tol_ratio
-        row.tolerance = {"rtol": exc.comparison.rtol, "atol": exc.comparison.atol,
-                         "rule": "|a-e| <= rtol*m + atol, m = sum of |terms| (conformance/tolerance.py)"}
+        row.tolerance = exc.comparison.tolerance()
     row.traceback = "".join(traceback.format_exception(exc, limit=6))[-MAX_TEXT:]
     dev = backend.deviation_for(row.op, row.dtype, row.check) if hasattr(backend, "deviation_for") else None
     if dev is not None:

@@ -13,6 +13,8 @@ from impls.base import ALL_OP_NAMES, Backend
 
 
 class SpecBackend(Backend):
+    """Ops spec lacks stay Backend's "not implemented" defaults."""
+
     name = "spec"
     device = "cpu"
     dtypes = ("float64",)

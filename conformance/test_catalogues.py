@@ -8,7 +8,6 @@ import numpy as np
 import spec
 from impls.base import NotImplementedOp, implements
 
-from .dtype_helpers import round_to_dtype
 from .hypothesis_helpers import Case
 from .optable import OP_TABLE
 from .plugin import Combo, combos
@@ -112,8 +111,7 @@ def test_extreme_input(combo, backend, row, request):
     row.name = ext.id
     if not implements(backend, ext.op):
         not_implemented(row, NotImplementedError(ext.op))
-    case = Case(tuple(round_to_dtype(a, combo.dtype) if isinstance(a, np.ndarray) else a for a in ext.args),
-                dict(ext.kwargs))
+    case = Case(ext.args, dict(ext.kwargs)).rounded(combo.dtype)
     rec = OP_TABLE.get(ext.op)
     try:
         if rec is None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from impls.base import implements
 
 from . import profiles
 from .checks import check_op
-from .optable import OP_TABLE, NumpyView
+from .optable import OP_TABLE, REALISTIC_SEED, NumpyView, pick_oracle, realistic_cases
 from .plugin import Combo, combos
 from .pytest_helpers import ConformanceFailure
 from .repro import repro_command
 from .runner import fail_row, not_implemented, run_examples
-
-ORACLE_PREFERENCE = ("numpy", "torch-cpu", "scipy")
 
 
 def _op_combos(predicate):
@@ -49,18 +46,6 @@ def test_gradient(combo, backend, row):
                  repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "gradient", case, seed))
 
 
-def _oracle_for(name: str, config):
-    import impls
-
-    from .plugin import selected_backends
-
-    for cand in ORACLE_PREFERENCE:
-        if cand != name and cand in impls.available_backends():
-            return cand
-    others = [b for b in selected_backends(config) if b != name]
-    return others[0] if others else None
-
-
 def _realistic_combos(name, backend):
     if not profiles.current().realistic:
         return []
@@ -76,20 +61,18 @@ def test_realistic(combo, backend, row, request):
     rec, mode = OP_TABLE[combo.op], combo.extra
     row.check, row.tier = mode, "realistic"
     _require(backend, row, rec.name if mode == "forward" else rec.name + "_vjp")
-    oracle_name = _oracle_for(combo.backend, request.config)
+    from .plugin import selected_backends
+
+    oracle_name = pick_oracle(combo.backend, [*impls.available_backends(), *selected_backends(request.config)])
     if oracle_name is None:
         pytest.skip("no other backend is available to serve as float64 oracle")
     oracle = NumpyView(impls.get_backend(oracle_name), "float64")
     row.extra["oracle"] = f"{oracle_name} (float64)"
-    from .dtype_helpers import round_to_dtype
-
-    rng = np.random.default_rng(20261127)
-    for label, case in rec.realistic(rng):
-        case.args = tuple(round_to_dtype(a, combo.dtype) if isinstance(a, np.ndarray) else a for a in case.args)
+    for label, case in realistic_cases(rec, combo.dtype):
         try:
             cmp, _ = check_op(backend, rec, case, combo.dtype, mode, ref=oracle, seed=7)
         except ConformanceFailure as exc:
-            fail_row(row, backend, exc, falsifying=f"{label} (realistic tier, rng seed 20261127)",
+            fail_row(row, backend, exc, falsifying=f"{label} (realistic tier, rng seed {REALISTIC_SEED})",
                      repro=repro_command(combo.backend, rec.name, combo.dtype, mode, None, 7, realistic=label))
             raise
         row.observe(cmp)

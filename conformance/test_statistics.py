@@ -11,6 +11,7 @@ from scipy import stats
 import spec
 from impls.base import implements
 
+from .checks import checked_mask
 from .hypothesis_helpers import Case
 from .plugin import Combo, combos
 from .pytest_helpers import ConformanceFailure, call_op
@@ -20,15 +21,6 @@ from .tolerance import compare
 ALPHA = 1e-6
 """False-alarm rate of every statistical test here: a correct backend fails one in a million runs."""
 Z = stats.norm.isf(ALPHA / 2)
-
-
-def _mask(backend, shape, keep_prob, seed):
-    (m,) = call_op(backend, "dropout_mask", (), {"shape": shape, "keep_prob": keep_prob, "seed": seed},
-                   dtype=None, n_outputs=1)
-    if m.shape != tuple(shape) or not np.isin(m, (0.0, 1.0)).all():
-        raise ConformanceFailure("mismatch", f"dropout_mask({shape}) gave shape {m.shape}, values "
-                                 f"{np.unique(m)[:6]}; expected 0/1 of shape {shape}")
-    return m
 
 
 def _stat_combos(test):
@@ -55,7 +47,7 @@ def test_keep_rate(combo, backend, row, request):
 
     def run():
         for i, p in enumerate((0.1, 0.5, 0.8, 0.99)):
-            m = _mask(backend, (400, 250), p, seed=100 + i)
+            m = checked_mask(backend, (400, 250), p, seed=100 + i)
             k, n = int(m.sum()), m.size
             pval = stats.binomtest(k, n, p).pvalue
             row.extra[f"keep_prob={p}"] = f"{k}/{n} kept, p-value {pval:.3g}"
@@ -63,7 +55,7 @@ def test_keep_rate(combo, backend, row, request):
             if pval < ALPHA:
                 raise ConformanceFailure("mismatch", f"dropout_mask kept {k} of {n} with keep_prob={p}: binomial "
                                          f"p-value {pval:.3g} < {ALPHA} (did it use the DROP probability?)")
-        if not np.all(_mask(backend, (3, 4), 1.0, seed=5) == 1):
+        if not np.all(checked_mask(backend, (3, 4), 1.0, seed=5) == 1):
             raise ConformanceFailure("mismatch", "keep_prob=1 must keep everything")
     _guard(row, backend, request, run)
 
@@ -74,7 +66,7 @@ def test_seeds(combo, backend, row, request):
     row.check, row.name = "statistics", "seeded masks: reproducible and distinct"
 
     def run():
-        a, b, c = (_mask(backend, (64, 64), 0.5, seed=s) for s in (1, 1, 2))
+        a, b, c = (checked_mask(backend, (64, 64), 0.5, seed=s) for s in (1, 1, 2))
         row.examples = 3
         if not np.array_equal(a, b):
             raise ConformanceFailure("nondeterministic", "two masks with the same seed differ")
@@ -93,7 +85,7 @@ def test_expectation(combo, backend, row, request):
     def run():
         p, n, c = 0.7, 500, 200
         x = np.ones((n, c, 2))
-        m = _mask(backend, (n, c), p, seed=9)
+        m = checked_mask(backend, (n, c), p, seed=9)
         sigma = math.sqrt(p * (1 - p) / (n * c))
         dt = backend.dtypes[0]
         for scaling, target in (("inverted", 1.0), ("none", p)):

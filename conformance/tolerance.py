@@ -55,8 +55,10 @@ class Comparison:
     worst_index: tuple | None
     message: str
 
-    def as_dict(self) -> dict:
-        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err, "tol_ratio": self.tol_ratio}
+    def tolerance(self) -> dict:
+        """The bound this comparison used, as the results file records it."""
+        return {"rtol": self.rtol, "atol": self.atol,
+                "rule": "|a-e| <= rtol*m + atol, m = sum of |terms| (conformance/tolerance.py)"}
 
 
 def bound_parameters(dtype: str, reduction: int, c: float = DEFAULT_C) -> tuple[float, float]:
