@@ -184,7 +184,7 @@ class OpRecord:
     """Tolerance constant of the bound (tolerance.py)."""
     realistic: Callable[[np.random.Generator], list[tuple[str, Case]]] | None = None
     flags: frozenset = field(default_factory=frozenset)
-    """'tie_free': gradient checks draw inputs without ties; 'exact': no rounding at all expected."""
+    """'tie_free': gradient checks draw inputs without ties. Exactness is data of its own: EXACT_WHEN below."""
     n_outputs: int = 1
 
     @property
@@ -241,14 +241,14 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
              _linear_vjp("dense"),
              lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]), realistic=_realistic_dense),
     OpRecord("relu", lambda d: hh.elementwise_cases(d, avoid_zero=True), _exact_fwd("relu"), lambda c: 1, (0,),
-             _routing_vjp("relu"), _same_k_vjp(1), flags=frozenset({"exact"}), realistic=_realistic_big("relu")),
+             _routing_vjp("relu"), _same_k_vjp(1), realistic=_realistic_big("relu")),
     # A few ulps of libm for exp/tanh on top of the basic roundings.
     OpRecord("sigmoid", hh.elementwise_cases, _exact_fwd("sigmoid"), lambda c: 1, (0,), _sigmoid_vjp_mag,
              _same_k_vjp(1), c=8.0, realistic=_realistic_big("sigmoid")),
     OpRecord("tanh", hh.elementwise_cases, _exact_fwd("tanh"), lambda c: 1, (0,), _tanh_vjp_mag,
              _same_k_vjp(1), c=8.0, realistic=_realistic_big("tanh")),
     OpRecord("max_pool", lambda d: hh.pool_cases(d, unique=True), _exact_fwd("max_pool"), lambda c: 1, (0,),
-             _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"tie_free", "exact"}),
+             _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"tie_free"}),
              realistic=_realistic_big("max_pool", {"size": 2})),
     # The mean adds up to two roundings to its K-term sum: the division, or the rounded 1/K and the product.
     OpRecord("avg_pool", lambda d: hh.pool_cases(d, unique=False), _linear_fwd("avg_pool"), _pool_window, (0,),
@@ -306,3 +306,22 @@ class NumpyView:
             return np.asarray(self.backend.to_numpy(out), dtype=np.float64)
 
         return call
+
+
+def _no_scaling(case: Case) -> bool:
+    return case.kwargs.get("scaling", "none") == "none" or not case.kwargs.get("training", True)
+
+
+EXACT_WHEN: dict[str, Callable[[str, Case], bool]] = {
+    "relu": lambda mode, case: True,  # max(x, 0) and routing g: no arithmetic
+    "max_pool": lambda mode, case: mode == "forward" or _overlap(case) == 1,  # overlapping windows sum g
+    "upsample": lambda mode, case: mode == "forward",  # the VJP sums blocks: rounding
+    "dropout": lambda mode, case: _no_scaling(case),  # x * 0/1 mask; 1/keep_prob rounds
+}
+"""op -> (mode, case) -> whether that output involves no rounding and must match spec bit for bit
+(signed zeros and NaN positions included: category "inexact" otherwise). Read by checks.check_op."""
+
+
+def is_exact(record: OpRecord, mode: str, case: Case) -> bool:
+    when = EXACT_WHEN.get(record.name)
+    return bool(when and when(mode, case))

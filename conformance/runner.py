@@ -14,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 
 from impls.base import NotImplementedOp
 
-from . import profiles
+from . import deviations, profiles
 from .pytest_helpers import ConformanceFailure, Hung
 
 MAX_TEXT = 4000
@@ -58,6 +58,8 @@ class Row:
             self.tolerance = cmp.tolerance()
         self.max_abs_err = max(self.max_abs_err or 0.0, cmp.max_abs_err)
         self.max_rel_err = max(self.max_rel_err or 0.0, cmp.max_rel_err)
+        if getattr(cmp, "deviation", None):
+            self.extra["deviation"] = deviations.merge(self.extra.get("deviation"), cmp.deviation)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,11 +106,22 @@ def fail_row(row: Row, backend, exc: ConformanceFailure, *, falsifying: str = ""
         row.tol_ratio = exc.comparison.tol_ratio
         row.tolerance = exc.comparison.tolerance()
     row.traceback = "".join(traceback.format_exception(exc, limit=6))[-MAX_TEXT:]
-    dev = backend.deviation_for(row.op, row.dtype, row.check) if hasattr(backend, "deviation_for") else None
-    if dev is not None:
-        row.status, row.reason = "expected_deviation", dev.reason
-        pytest.xfail(f"expected deviation declared by {row.backend}: {dev.reason}")
+    verdict = deviations.judge(backend, row.op, row.dtype, row.check, exc.category, exc.comparison)
+    if verdict is not None:
+        row.extra["deviation"] = deviations.merge(row.extra.get("deviation"), verdict)
+        finish_deviation(row)
     row.status = "fail"
+
+
+def finish_deviation(row: Row) -> None:
+    """A row that needed a declared deviation (and had no failure beyond it) ends "expected_deviation"."""
+    dev = row.extra.get("deviation")
+    if not dev:
+        return
+    row.status, row.reason = "expected_deviation", dev["reason"]
+    if row.tol_ratio is None and dev.get("strict_ratio") is not None:
+        row.tol_ratio = dev["strict_ratio"]
+    pytest.xfail(f"expected deviation declared by {row.backend} ({dev['bound']}): {dev['reason']}")
 
 
 def not_implemented(row: Row, exc: BaseException) -> None:
@@ -146,3 +159,4 @@ def run_examples(row: Row, backend, strategy, check, *, repro, max_examples: int
         fail_row(row, backend, failure, falsifying=f"{case!r}, cotangent seed={seed}\n{_notes(exc)}".strip(),
                  repro=repro(case, seed))
         raise failure from None
+    finish_deviation(row)

@@ -12,7 +12,7 @@ from .optable import OP_TABLE, REALISTIC_SEED, NumpyView, pick_oracle, realistic
 from .plugin import Combo, combos
 from .pytest_helpers import ConformanceFailure
 from .repro import repro_command
-from .runner import fail_row, not_implemented, run_examples
+from .runner import fail_row, finish_deviation, not_implemented, run_examples
 
 
 def _op_combos(predicate):
@@ -77,3 +77,4 @@ def test_realistic(combo, backend, row, request):
             raise
         row.observe(cmp)
         row.extra.setdefault("cases", []).append(label)
+    finish_deviation(row)

@@ -23,16 +23,23 @@ judged, never the rounding of its inputs. The bound is
   rounds at most K + 1 times along any path (gamma_{K+1} in Higham's notation), and hypothesis does
   find inputs that come close (a 2-tap conv with bias erred by 2.86 u m, above 2 sqrt(2) u m). Capped
   at 16 roundings, so that long sums keep the sqrt(K) rule that makes TF32 visible.
-* ``K * tiny`` keeps results in the subnormal range from failing on flush-to-zero.
+* ``K * tiny`` keeps results in the subnormal range from failing on flush-to-zero. A backend that
+  declares ``flushes_subnormals = True`` gets ``K * tiny * FLUSH_AMPLIFICATION`` instead: a flushed
+  intermediate (below tiny) may later be multiplied or divided before it reaches the output (batch
+  norm divides by sqrt(var + eps) >= sqrt(1e-5)). Whether a backend flushes at all is the job of
+  one dedicated check (conformance/test_subnormals.py); see spec/errata.py DECISIONS.
+* Ops that involve no rounding (optable.EXACT_WHEN) must match bit for bit, signed zeros and NaN
+  positions included (:func:`compare_exact`); within the tolerance but not bitwise is "inexact".
 
 A deviation beyond the bound is a failure unless the backend declared it as an expected
-deviation. The bound is never widened to let a backend pass.
+deviation, with its own bound (conformance/deviations.py): a declared unit roundoff recomputes
+this same rule with that u (:meth:`Comparison.ratio_at`). The strict bound is never widened.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +48,9 @@ from .dtype_helpers import LARGEST, SMALLEST_NORMAL, UNIT_ROUNDOFF
 DEFAULT_C = 2.0
 SHORT_SUM = 16
 """Up to this many roundings, the rigorous worst case (K + 1) u m is used when it exceeds C sqrt(K) u m."""
+FLUSH_AMPLIFICATION = 2.0**11
+"""Largest factor a flushed intermediate is taken by before it reaches an output, for a declared flusher:
+|values| <= 4 times 1/sqrt(eps >= 1e-5) = 316 is 1265 < 2**11 (spec/errata.py DECISIONS, "subnormals")."""
 
 
 @dataclass
@@ -54,32 +64,48 @@ class Comparison:
     atol: float
     worst_index: tuple | None
     message: str
+    unit_roundoff: float | None = None
+    rule: str = "|a-e| <= rtol*m + atol, m = sum of |terms| (conformance/tolerance.py)"
+    err: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Per-element |a - e| where both are finite (0 elsewhere), kept to re-judge under a declared u."""
+    mag: np.ndarray | None = field(default=None, repr=False, compare=False)
+    deviation: dict | None = field(default=None, repr=False, compare=False)
+    """Set by checks.check_op when a failure of this example fell inside a declared deviation."""
 
     def tolerance(self) -> dict:
         """The bound this comparison used, as the results file records it."""
-        return {"rtol": self.rtol, "atol": self.atol,
-                "rule": "|a-e| <= rtol*m + atol, m = sum of |terms| (conformance/tolerance.py)"}
+        return {"rtol": self.rtol, "atol": self.atol, "rule": self.rule}
+
+    def ratio_at(self, unit_roundoff: float) -> float:
+        """The tolerance ratio under the SAME rule with ``unit_roundoff`` in place of the dtype's u."""
+        if self.err is None or self.unit_roundoff is None or self.err.size == 0:
+            return self.tol_ratio
+        bound = self.rtol * (unit_roundoff / self.unit_roundoff) * self.mag + self.atol
+        return float(np.max(self.err / bound))
 
 
-def bound_parameters(dtype: str, reduction: int, c: float = DEFAULT_C) -> tuple[float, float]:
-    """(rtol, atol): the bound is ``rtol * m_i + atol``."""
+def bound_parameters(dtype: str, reduction: int, c: float = DEFAULT_C, *,
+                     flushes: bool = False) -> tuple[float, float]:
+    """(rtol, atol): the bound is ``rtol * m_i + atol``; ``flushes``: the backend declares flush-to-zero."""
     k = max(int(reduction), 1)
-    return UNIT_ROUNDOFF[dtype] * max(c * math.sqrt(k), min(k + 1, SHORT_SUM)), k * SMALLEST_NORMAL[dtype]
+    atol = k * SMALLEST_NORMAL[dtype] * (FLUSH_AMPLIFICATION if flushes else 1.0)
+    return UNIT_ROUNDOFF[dtype] * max(c * math.sqrt(k), min(k + 1, SHORT_SUM)), atol
 
 
-def rule_text(dtype: str, reduction: int, c: float) -> str:
-    rtol, atol = bound_parameters(dtype, reduction, c)
-    return (f"|a-e| <= u({dtype})*max({c:g}*sqrt(K), min(K+1, {SHORT_SUM}))*m + K*tiny with K={reduction}: "
+def rule_text(dtype: str, reduction: int, c: float, *, flushes: bool = False) -> str:
+    rtol, atol = bound_parameters(dtype, reduction, c, flushes=flushes)
+    tiny = f"K*tiny*{FLUSH_AMPLIFICATION:g} (declared flush-to-zero)" if flushes else "K*tiny"
+    return (f"|a-e| <= u({dtype})*max({c:g}*sqrt(K), min(K+1, {SHORT_SUM}))*m + {tiny} with K={reduction}: "
             f"{rtol:.3g}*m + {atol:.3g}")
 
 
 def compare(actual: np.ndarray, expected: np.ndarray, magnitude: np.ndarray, *, dtype: str,
-            reduction: int, c: float = DEFAULT_C, what: str = "out") -> Comparison:
+            reduction: int, c: float = DEFAULT_C, what: str = "out", flushes: bool = False) -> Comparison:
     """Compare one backend output (converted to float64) with spec's, under the policy above."""
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     m = np.abs(np.asarray(magnitude, dtype=np.float64))
-    rtol, atol = bound_parameters(dtype, reduction, c)
+    rtol, atol = bound_parameters(dtype, reduction, c, flushes=flushes)
     if a.shape != e.shape:
         return Comparison(False, "wrong_shape", math.inf, math.inf, math.inf, rtol, atol, None,
                           f"{what}.shape={a.shape}, but should be {e.shape}")
@@ -95,7 +121,8 @@ def compare(actual: np.ndarray, expected: np.ndarray, magnitude: np.ndarray, *, 
     special_bad &= ~(overflow & np.isfinite(a) & (np.abs(a) >= LARGEST[dtype] * (1 - 4 * UNIT_ROUNDOFF[dtype])))
     finite = np.isfinite(e_cmp) & np.isfinite(a)
     err = np.where(finite, np.abs(a - e_cmp), 0.0)
-    bound = rtol * np.where(np.isfinite(m), m, 0.0) + atol
+    mag = np.where(np.isfinite(m), m, 0.0)
+    bound = rtol * mag + atol
     ratio = np.where(finite, err / bound, 0.0)
     max_abs = float(err.max())
     denom = np.where(finite & (np.abs(e_cmp) > 0), np.abs(e_cmp), np.inf)
@@ -109,5 +136,32 @@ def compare(actual: np.ndarray, expected: np.ndarray, magnitude: np.ndarray, *, 
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
     ok = worst_ratio <= 1.0
     msg = (f"{what}[{idx}]={a[idx]!r}, but should be {e_cmp[idx]!r}: |err|={err[idx]:.3g} is "
-           f"{worst_ratio:.3g}x the tolerance {bound[idx]:.3g} ({rule_text(dtype, reduction, c)})")
-    return Comparison(ok, None if ok else "mismatch", max_abs, max_rel, worst_ratio, rtol, atol, idx, msg)
+           f"{worst_ratio:.3g}x the tolerance {bound[idx]:.3g} ({rule_text(dtype, reduction, c, flushes=flushes)})")
+    return Comparison(ok, None if ok else "mismatch", max_abs, max_rel, worst_ratio, rtol, atol, idx, msg,
+                      unit_roundoff=UNIT_ROUNDOFF[dtype], err=err, mag=mag)
+
+
+def _same_bits(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Element-wise: equal values with equal sign bits (so -0.0 != +0.0), or NaN on both sides."""
+    return ((a == e) & (np.signbit(a) == np.signbit(e))) | (np.isnan(a) & np.isnan(e))
+
+
+def compare_exact(actual: np.ndarray, expected: np.ndarray, within: Comparison, *, what: str = "out") -> Comparison:
+    """Bit-for-bit comparison for an op that involves no rounding; ``within`` is the tolerance comparison.
+
+    A result outside the tolerance keeps ``within``'s category (mismatch, nan_mismatch, wrong_shape).
+    One inside it that is still not bit-exact (one ulp off, the wrong signed zero) is "inexact".
+    """
+    if not within.ok:
+        return within
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    bad = ~_same_bits(a, e)
+    rule = "bit-exact: no rounding involved (signed zeros and NaN positions included)"
+    if not bad.any():
+        return Comparison(True, None, 0.0, 0.0, 0.0, 0.0, 0.0, None, "bit-exact", rule=rule)
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return Comparison(False, "inexact", within.max_abs_err, within.max_rel_err, math.inf, 0.0, 0.0, idx,
+                      f"{what}[{idx}]={a[idx]!r}, but should be exactly {e[idx]!r} ({int(bad.sum())} of {a.size} "
+                      f"elements differ; {rule}; within the rounding tolerance at ratio {within.tol_ratio:.3g})",
+                      rule=rule)

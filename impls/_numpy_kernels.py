@@ -273,6 +273,7 @@ def max_pool_backward(g, x, size, stride):
                 np.greater(todo, eq, out=todo)  # todo &= ~eq
         if disjoint and finite_g:
             np.multiply(g, hit, out=gx[sl])
+            np.add(gx[sl], zero, out=gx[sl])  # -g * False is -0.0; spec's unrouted entries are +0.0
         elif disjoint:
             gx[sl] = np.where(hit, g, zero)
         else:

@@ -20,6 +20,7 @@ op raise :class:`NotImplementedOp` by default, so a partial backend still import
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,21 +43,65 @@ class NotImplementedOp(NotImplementedError):
 
 @dataclass(frozen=True)
 class ExpectedDeviation:
-    """A deviation from spec the backend declares and explains up front.
+    """A deviation from spec the backend declares and explains up front: its scope and its bound.
 
     ``op``, ``dtype`` and ``check`` are fnmatch patterns (``"conv*"``, ``"float32"``, ``"*"``).
-    A failing check that matches is reported as "expected deviation", with ``reason``; a passing
-    one is reported as a pass (the declaration was not needed for that case).
+    ``categories`` are the failure categories it covers (nnconform.schema.CATEGORIES); a wrong shape,
+    dtype, NaN pattern or an exception is never covered unless named. A "mismatch" judged by the
+tolerance rule is covered only within a bound (without one, only mismatches of checks that have no
+tolerance, such as a policy check, are covered):
+
+    * ``unit_roundoff``: the precision the backend really computes in (TF32: ``2**-11`` in place of
+      float32's ``2**-24``); the result must pass the same tolerance rule recomputed with that u;
+    * ``max_tol_ratio``: or the strict tolerance ratio may go up to this.
+
+    A result inside the bound is reported "expected deviation" (strict ratio and bound side by
+    side); beyond it, or of another category, it fails. Any backend object may list these in
+    ``expected_deviations``; conformance/deviations.py applies them.
     """
 
     op: str
     dtype: str
     check: str
     reason: str
+    categories: tuple[str, ...] = ("mismatch",)
+    unit_roundoff: float | None = None
+    max_tol_ratio: float | None = None
+
+    def __init__(self, op: str, dtype: str, check: str, reason: str, *, categories=("mismatch",),
+                 unit_roundoff: float | None = None, max_tol_ratio: float | None = None):
+        cats = (categories,) if isinstance(categories, str) else tuple(categories)
+        for name, value in (("op", op), ("dtype", dtype), ("check", check), ("reason", reason)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "categories", cats)
+        object.__setattr__(self, "unit_roundoff", None if unit_roundoff is None else float(unit_roundoff))
+        object.__setattr__(self, "max_tol_ratio", None if max_tol_ratio is None else float(max_tol_ratio))
+        if not cats:
+            raise ValueError(f"categories={categories!r}: name at least one failure category to cover")
+        if unit_roundoff is not None and not 0 < unit_roundoff < 1:
+            raise ValueError(f"unit_roundoff={unit_roundoff!r}: must lie in (0, 1), e.g. 2**-11 for TF32")
+        if max_tol_ratio is not None and not max_tol_ratio >= 1:
+            raise ValueError(f"max_tol_ratio={max_tol_ratio!r}: must be >= 1 (1 is the strict bound)")
 
     def matches(self, op: str, dtype: str, check: str) -> bool:
         return (fnmatch.fnmatchcase(op, self.op) and fnmatch.fnmatchcase(dtype, self.dtype)
                 and fnmatch.fnmatchcase(check, self.check))
+
+    def covers(self, op: str, dtype: str, check: str, category: str | None) -> bool:
+        """In scope: op, dtype and check match, and ``category`` is one it names."""
+        return category in self.categories and self.matches(op, dtype, check)
+
+    def bound_text(self) -> str:
+        parts = []
+        if self.unit_roundoff is not None:
+            exp = math.log2(self.unit_roundoff)
+            parts.append(f"u = 2**{exp:g}" if exp == int(exp) else f"u = {self.unit_roundoff:.3g}")
+        if self.max_tol_ratio is not None:
+            parts.append(f"tol_ratio <= {self.max_tol_ratio:g}")
+        other = [c for c in self.categories if c != "mismatch"]
+        if other:
+            parts.append("covers " + ", ".join(other))
+        return "; ".join(parts) or "no bound: covers no tolerance-judged mismatch"
 
 
 class Unavailable(RuntimeError):
@@ -105,11 +150,8 @@ class Backend:
         fn = getattr(self, opname, None)
         return callable(fn) and not getattr(fn, "__nnconform_missing__", False)
 
-    def deviation_for(self, op: str, dtype: str, check: str):
-        for dev in self.expected_deviations:
-            if dev.matches(op, dtype, check):
-                return dev
-        return None
+    def deviation_for(self, op: str, dtype: str, check: str, category: str | None = "mismatch"):
+        return deviation_for(self, op, dtype, check, category)
 
     def __repr__(self):
         return f"<backend {self.name} on {self.device}>"
@@ -124,3 +166,11 @@ def implements(backend, opname: str) -> bool:
     """Whether ``backend`` provides ``opname`` (works for objects not derived from Backend)."""
     fn = getattr(backend, opname, None)
     return callable(fn) and not getattr(fn, "__nnconform_missing__", False)
+
+
+def deviation_for(backend, op: str, dtype: str, check: str, category: str | None = "mismatch"):
+    """The first declaration of ``backend`` (any object) whose scope covers this failure, else None."""
+    for dev in getattr(backend, "expected_deviations", ()) or ():
+        if isinstance(dev, ExpectedDeviation) and dev.covers(op, dtype, check, category):
+            return dev
+    return None

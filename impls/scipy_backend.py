@@ -284,7 +284,13 @@ class ScipyBackend(Backend):
         out = (*x.shape[:2], *[n * f for n, f in zip(x.shape[2:], factor, strict=True)])
         if x.size == 0 or all(f == 1 for f in factor):
             return np.array(x, copy=True).reshape(out)
-        return ndi.zoom(x, (1, 1, *factor), order=0, grid_mode=True, mode="nearest", prefilter=False)
+        y = ndi.zoom(x, (1, 1, *factor), order=0, grid_mode=True, mode="nearest", prefilter=False)
+        neg_zero = (x == 0) & np.signbit(x)
+        if neg_zero.any():  # zoom turns -0.0 into +0.0; nearest upsampling copies values bit for bit
+            moved = ndi.zoom(neg_zero.astype(np.uint8), (1, 1, *factor), order=0, grid_mode=True, mode="nearest",
+                             prefilter=False)
+            y[moved.astype(bool)] = -0.0
+        return y
 
     def upsample_vjp(self, g, x, *, factor=2):
         factor = V.check_upsample(x, factor=factor)

@@ -296,7 +296,8 @@ class TorchBackend(Backend):
     # ------------------------------------------------------------------ activations
     def relu(self, x):
         validate.check_elementwise(x)
-        return self._forward(self._torch.relu, x)
+        # + 0.0 turns torch.relu(-0.0) = -0.0 into spec's +0.0 (relu is compared bit for bit); NaN stays NaN.
+        return self._forward(lambda t: self._torch.relu(t).add_(0.0), x)
 
     def relu_vjp(self, g, x):
         validate.check_elementwise(x)

@@ -41,6 +41,8 @@ CATEGORIES: dict[str, str] = {
     "crash": "a backend call killed its worker process",
     "import_error": "the backend could not be imported or constructed",
     "harness_error": "the suite's own fault, never blamed on the backend",
+    "flushed_subnormal": "a subnormal input or intermediate was flushed to zero, and the backend did not declare "
+                         "flushes_subnormals = True",
 }
 
 # --------------------------------------------------------------------------------------- check kinds
@@ -69,5 +71,6 @@ CHECK_KINDS: dict[str, str] = {
     "bad_input": "bad_input",
     "extreme_input": "bad_input",
     "load": "bad_input",
+    "subnormals": "hygiene",  # kept or flushed subnormal inputs and intermediates (conformance/test_subnormals.py)
 }
 """Every check kind a result row may carry, and the report group it is shown in."""

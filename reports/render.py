@@ -282,7 +282,33 @@ def _norm_result(r: dict, index: int) -> dict:
         "reason": _s(r.get("reason"), LIMITS["reason"]),
         "example_id": _s((r.get("extra") if isinstance(r.get("extra"), dict) else {}).get("example_id"),
                          LIMITS["short"]),
+        "deviation": _deviation((r.get("extra") if isinstance(r.get("extra"), dict) else {}).get("deviation")),
     }
+
+
+def _deviation(dev) -> dict | None:
+    """A row's declared-deviation verdict (conformance/deviations.py): strict ratio next to the declared bound."""
+    if not isinstance(dev, dict):
+        return None
+    return {"key": tuple(_s(dev.get(k), LIMITS["reason"]) for k in ("op", "dtype", "check", "reason")),
+            "bound": _s(dev.get("bound"), LIMITS["short"]), "strict_ratio": _f(dev.get("strict_ratio")),
+            "declared_ratio": _f(dev.get("declared_ratio")), "examples": _i(dev.get("examples"))}
+
+
+def _bound_text(d: dict) -> str:
+    """The declared bound of one results-file declaration (mirrors impls.base.ExpectedDeviation.bound_text)."""
+    parts = []
+    u = _f(d.get("unit_roundoff"))
+    if u is not None and u > 0:
+        exp = math.log2(u)
+        parts.append(f"u = 2**{exp:g}" if exp == int(exp) else f"u = {u:.3g}")
+    if _f(d.get("max_tol_ratio")) is not None:
+        parts.append(f"tol_ratio <= {_f(d.get('max_tol_ratio')):g}")
+    cats = [_s(c, LIMITS["short"]) for c in d.get("categories") or [] if c != "mismatch"] \
+        if isinstance(d.get("categories"), list) else []
+    if cats:
+        parts.append("covers " + ", ".join(cats))
+    return "; ".join(parts) or ("no bound" if "categories" in d else "")
 
 
 def _test_order(r: dict):
@@ -323,9 +349,14 @@ def _backends(results: dict, rows: list[dict]) -> list[dict]:
             "metadata": [(_s(k, LIMITS["short"]), _s(v, LIMITS["value"]), "tf32" in str(k).lower())
                          for k, v in meta.items()],
             "expected_deviations": [
-                {k: _s(d.get(k), LIMITS["reason"]) for k in ("op", "dtype", "check", "reason")}
+                {**{k: _s(d.get(k), LIMITS["reason"]) for k in ("op", "dtype", "check", "reason")},
+                 "bound": _bound_text(d)}
                 for d in _as_list(b.get("expected_deviations"))],
         }
+        for d in entry["expected_deviations"]:  # how many results needed it; none: "unused"
+            key = (d["op"], d["dtype"], d["check"], d["reason"])
+            d["used"] = sum(1 for r in rows if r["backend"] == name and r["deviation"] and r["deviation"]["key"] == key
+                            and r["status"] == "expected_deviation")
         seen[name] = entry
         out.append(entry)
     for r in rows:  # a backend with results but no declaration still gets a column

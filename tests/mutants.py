@@ -94,3 +94,141 @@ MUTANTS = {
     "tests.mutants:GradientToAllTies": ("max_pool", "tie_policy"),
 }
 """module:attr -> (op, check) that must be reported failing."""
+
+
+# --- helper dev ---
+# Deviations with a scope and a bound, exactness, subnormals (issue 10, items 1, 2 and 4).
+
+from impls.base import ExpectedDeviation  # noqa: E402
+
+TF32_U = 2.0**-11
+TF32_REASON = "TF32-like: conv inputs rounded to a 10-bit mantissa (u = 2**-11)"
+
+
+def _tf32(a):
+    """Round float32 values to TF32's 10 explicit mantissa bits (nearest even), kept as float32."""
+    if a is None or a.dtype != np.float32:
+        return a
+    bits = np.ascontiguousarray(a).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0xFFF + ((bits >> 13) & 1)) >> 13) << 13
+    return rounded.astype(np.uint32).view(np.float32).reshape(a.shape)
+
+
+class BlanketWaiverFlippedKernel(FlippedKernel):
+    """A flipped kernel behind the blanket conv*/float32/* declaration (no bound): it must still fail."""
+
+    name = "mutant-blanket-flipped"
+    expected_deviations = (ExpectedDeviation("conv*", "float32", "*", "blanket TF32 waiver, no bound"),)
+
+
+class BoundedWaiverFlippedKernel(FlippedKernel):
+    """A flipped kernel behind the TF32 declaration with its bound (u = 2**-11): far beyond it, so it fails."""
+
+    name = "mutant-bounded-flipped"
+    expected_deviations = (ExpectedDeviation("conv*", "float32", "*", TF32_REASON, unit_roundoff=TF32_U),)
+
+
+class TF32Undeclared(NumpyBackend):
+    """float32 conv with TF32-rounded inputs, not declared: fails the strict float32 bound."""
+
+    name = "mutant-tf32-undeclared"
+
+    def conv(self, x, w, b=None, **kw):
+        return super().conv(_tf32(x), _tf32(w), b, **kw)
+
+
+class TF32Declared(TF32Undeclared):
+    """The same rounding, declared with its unit roundoff: reported expected_deviation, never fail."""
+
+    name = "mutant-tf32-declared"
+    expected_deviations = (ExpectedDeviation("conv*", "float32", "*", TF32_REASON, unit_roundoff=TF32_U),)
+
+
+class WrongShapeBehindDeclaration(TF32Declared):
+    """Declares TF32 for conv, and drops the last output position: a wrong shape is never covered."""
+
+    name = "mutant-wrong-shape-declared"
+
+    def conv(self, x, w, b=None, **kw):
+        y = super().conv(x, w, b, **kw)
+        return y[..., :-1].copy() if y.shape[-1] > 1 else np.concatenate([y, y], axis=-1)
+
+
+class OneUlpRelu(NumpyBackend):
+    """relu returns the right value plus one ulp: within the rounding tolerance, but relu has no rounding."""
+
+    name = "mutant-relu-ulp"
+
+    def relu(self, x):
+        y = super().relu(x)
+        return np.nextafter(y, np.inf).astype(y.dtype)
+
+
+class OneUlpMaxPool(NumpyBackend):
+    """max_pool returns the window maximum plus one ulp."""
+
+    name = "mutant-max-pool-ulp"
+
+    def max_pool(self, x, **kw):
+        y = super().max_pool(x, **kw)
+        return np.nextafter(y, np.inf).astype(y.dtype)
+
+
+class PlainTF32Declared:
+    """NOT derived from impls.Backend: a plain object delegating to numpy, TF32-rounded conv, declared."""
+
+    name = "mutant-plain-tf32"
+    expected_deviations = (ExpectedDeviation("conv", "float32", "forward", TF32_REASON, unit_roundoff=TF32_U),)
+
+    def __init__(self):
+        self._inner = NumpyBackend()
+        self.device, self.dtypes = "cpu", ("float32",)
+
+    def __getattr__(self, attr):
+        return getattr(self._inner, attr)
+
+    def conv(self, x, w, b=None, **kw):
+        return self._inner.conv(_tf32(x), _tf32(w), b, **kw)
+
+
+def _flush(a):
+    tiny = np.finfo(a.dtype).tiny
+    return np.where(np.abs(a) < tiny, a.dtype.type(0), a).astype(a.dtype)
+
+
+class FlushToZero(NumpyBackend):
+    """Flushes subnormal inputs and results of relu, dense and conv to zero (DAZ + FTZ), undeclared."""
+
+    name = "mutant-ftz"
+
+    def relu(self, x):
+        return _flush(super().relu(_flush(x)))
+
+    def dense(self, x, w, b=None):
+        return _flush(super().dense(_flush(x), _flush(w), None if b is None else _flush(b)))
+
+    def conv(self, x, w, b=None, **kw):
+        return _flush(super().conv(_flush(x), _flush(w), None if b is None else _flush(b), **kw))
+
+
+class FlushToZeroDeclared(FlushToZero):
+    """The same flushing, declared: the subnormals check reports expected_deviation, ordinary checks pass."""
+
+    name = "mutant-ftz-declared"
+    flushes_subnormals = True
+
+
+DEV_MUTANTS = {
+    # module:attr -> (op, dtype, check, expected status, expected category)
+    "tests.mutants:BlanketWaiverFlippedKernel": ("conv", "float32", "forward", "fail", "mismatch"),
+    "tests.mutants:BoundedWaiverFlippedKernel": ("conv", "float32", "forward", "fail", "mismatch"),
+    "tests.mutants:TF32Undeclared": ("conv", "float32", "forward", "fail", "mismatch"),
+    "tests.mutants:TF32Declared": ("conv", "float32", "forward", "expected_deviation", None),
+    "tests.mutants:WrongShapeBehindDeclaration": ("conv", "float32", "forward", "fail", "wrong_shape"),
+    "tests.mutants:OneUlpRelu": ("relu", "float64", "forward", "fail", "inexact"),
+    "tests.mutants:OneUlpMaxPool": ("max_pool", "float64", "forward", "fail", "inexact"),
+    "tests.mutants:PlainTF32Declared": ("conv", "float32", "forward", "expected_deviation", None),
+    "tests.mutants:FlushToZero": ("dense", "float64", "subnormals", "fail", "flushed_subnormal"),
+    "tests.mutants:FlushToZeroDeclared": ("dense", "float64", "subnormals", "expected_deviation", None),
+}
+"""The deviation, exactness and subnormal mutants of helper dev (tests/test_mutants_dev.py)."""
