@@ -101,7 +101,7 @@ tolerance, such as a policy check, are covered):
         other = [c for c in self.categories if c != "mismatch"]
         if other:
             parts.append("covers " + ", ".join(other))
-        return "; ".join(parts) or "no bound: covers no tolerance-judged mismatch"
+        return "; ".join(parts) or "no bound (covers only checks without a tolerance)"
 
 
 class Unavailable(RuntimeError):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check in ONE command: torch-cuda conformance (ci profile, realistic tier included), the
-# benchmarks and a TF32 on/off measurement, written with logs and the HTML report into OUTDIR.
+# benchmarks, a TF32 on/off measurement and a strict conv/dense pass with TF32 off
+# (NNCONFORM_TORCH_TF32=0, OUTDIR/tf32-off/), written with logs and the HTML report into OUTDIR.
 #
 #   bash scripts/gpu-check.sh OUTDIR
 #
@@ -51,4 +52,14 @@ timeout 270 $PY -m pytest conformance "${PLUGIN[@]}" "${XDIST[@]}" -q -p no:cach
     --results-json "$OUT/results.json" --report-html "$OUT/index.html" 2>&1 | tail -n 60 | tee "$OUT/conformance.log"
 status=${PIPESTATUS[0]}
 echo "conformance exit status: $status" | tee -a "$OUT/conformance.log"
+
+# 4. The strict pass (like PyTorch's tf32_on_and_off): conv and dense again with TF32 off, so torch-cuda
+#    declares no TF32 deviation and float32 must meet float32's own bound, realistic tier included.
+mkdir -p "$OUT/tf32-off"
+NNCONFORM_TORCH_TF32=0 timeout 150 $PY -m pytest conformance "${PLUGIN[@]}" "${XDIST[@]}" -q -p no:cacheprovider \
+    "${BACKENDS[@]}" --conformance-profile "$PROFILE" --hypothesis-seed 20261127 \
+    -k "(test_forward or test_gradient or test_realistic) and (conv or dense)" \
+    --results-json "$OUT/tf32-off/results.json" --report-html "$OUT/tf32-off/index.html" 2>&1 | tail -n 30 \
+    | tee "$OUT/tf32-off/conformance.log"
+echo "strict TF32-off pass exit status: ${PIPESTATUS[0]}" | tee -a "$OUT/tf32-off/conformance.log"
 exit 0

@@ -275,6 +275,31 @@ DECISIONS: list[Decision] = [
         "spec converts every input to float64, computes with explicit Python loops and returns float64.",
         "spec/__init__.py",
     ),
+    Decision(
+        "exactness",
+        "relu, max_pool, upsample, dropout without scaling (or in evaluation mode) and the routing VJPs "
+        "(relu, max_pool with non-overlapping windows, dropout without scaling) involve no rounding: a backend "
+        "must match spec bit for bit, signed zeros and NaN positions included (relu(-0.0) = +0.0; entries "
+        "that get no gradient are +0.0); otherwise the failure category is 'inexact'.",
+        "conformance/optable.py",
+    ),
+    Decision(
+        "subnormals",
+        "spec keeps subnormal inputs and intermediates (IEEE gradual underflow). Whether a backend keeps or "
+        "flushes them is ONE check ('subnormals': relu, dense, conv probes of powers of two); flushing fails "
+        "unless the backend declares flushes_subnormals = True. Ordinary checks do not judge flushing: for a "
+        "declared flusher the tolerance's absolute floor is K * tiny * 2**11 instead of K * tiny (a flushed "
+        "intermediate below tiny, times at most |x| <= 4 over sqrt(eps >= 1e-5), stays below 2**11 tiny).",
+        "conformance/tolerance.py",
+    ),
+    Decision(
+        "expected deviations",
+        "A declared deviation has a scope (op, dtype, check patterns and the failure categories it covers) "
+        "and, for a tolerance-judged mismatch, a bound: a unit roundoff (TF32: 2**-11) under which the same "
+        "tolerance rule must hold, or a maximum tolerance ratio. Inside it a result is 'expected_deviation', "
+        "beyond it or of another category 'fail'.",
+        "impls/base.py",
+    ),
 ]
 
 
