@@ -38,53 +38,61 @@ def _cell_kind(value: str) -> str:
     return "value"
 
 
+def _str_dict(value, limit: int) -> dict[str, str]:
+    return {_s(k, LIMITS["short"]): _s(v, limit) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _semantics_column(r: dict) -> dict:
+    """One backend's semantics row, normalised; a row that crashed before recording answers keeps its column."""
+    ex, name = _extra(r), _s(r.get("backend"), LIMITS["short"]) or "?"
+    status = _s(r.get("status")) or "error"
+    answers = _str_dict(ex.get("semantics"), LIMITS["short"])
+    dtypes = ex.get("probe_dtypes") if isinstance(ex.get("probe_dtypes"), list) else []
+    return {"name": name, "reference": _is_spec(name), "status": status, "answers": answers,
+            "crashed": not isinstance(ex.get("semantics"), dict), "category": _s(r.get("category"), LIMITS["short"]),
+            "details": _str_dict(ex.get("semantics_detail"), LIMITS["value"]),
+            "help": _str_dict(ex.get("semantics_help"), LIMITS["value"]),
+            "message": _s(r.get("message"), LIMITS["value"]) or _s(r.get("category"), LIMITS["short"]),
+            "dtypes": ", ".join(_s(d) for d in dtypes if d is not None)}
+
+
 def semantics_table(results: dict) -> dict | None:
     """Rows = points, columns = spec (the reference) then every backend; cells that differ from spec flagged."""
-    found = [r for r in _as_list(results.get("results"))
-             if r.get("check") == "semantics" and isinstance(_extra(r).get("semantics"), dict)]
-    if not found:
+    found = [r for r in _as_list(results.get("results")) if r.get("check") == "semantics"]
+    found = [c for c in map(_semantics_column, found) if not c["crashed"] or c["status"] in ("fail", "error")]
+    if not any(not c["crashed"] for c in found):
         return None
     order = _backend_order(results)
-    found.sort(key=lambda r: (not _is_spec(_s(r.get("backend"))), order.get(_s(r.get("backend")), len(order)),
-                              _s(r.get("backend"))))
-    specs = [r for r in found if _is_spec(_s(r.get("backend")))]
-    reference = _extra(specs[0])["semantics"] if specs else {}
+    found.sort(key=lambda c: (not c["reference"], order.get(c["name"], len(order)), c["name"]))
+    specs = [c for c in found if c["reference"] and not c["crashed"]]
+    reference = specs[0]["answers"] if specs else {}
     # a second spec column (merged runs) is shown only when it disagrees with the first
-    columns = specs[:1] + [r for r in specs[1:] if _extra(r)["semantics"] != reference] + \
-        [r for r in found if not _is_spec(_s(r.get("backend")))]
+    columns = specs[:1] + [c for c in specs[1:] if c["answers"] != reference] + [c for c in found if not c["reference"]]
     points: list[str] = []
     helps: dict[str, str] = {}
-    for r in columns:
-        ex = _extra(r)
-        points += [_s(k, LIMITS["short"]) for k in ex["semantics"] if _s(k, LIMITS["short"]) not in points]
-        if isinstance(ex.get("semantics_help"), dict):
-            for k, v in ex["semantics_help"].items():
-                helps.setdefault(_s(k, LIMITS["short"]), _s(v, LIMITS["value"]))
-    cols = [{"name": _s(r.get("backend"), LIMITS["short"]), "reference": _is_spec(_s(r.get("backend"))),
-             "status": _s(r.get("status")) or "error", "message": _s(r.get("message"), LIMITS["value"]),
-             "dtypes": ", ".join(_s(d) for d in ex.get("probe_dtypes") or [] if d is not None)
-             if isinstance((ex := _extra(r)).get("probe_dtypes"), list) else ""} for r in columns]
+    for c in columns:
+        points += [k for k in c["answers"] if k not in points]
+        for k, v in c["help"].items():
+            helps.setdefault(k, v)
     table = []
     for point in points:
-        ref = _s(reference.get(point), LIMITS["short"]) if point in reference else None
+        ref = reference.get(point)
         cells = []
-        for r in columns:
-            ex = _extra(r)
-            raw = {_s(k, LIMITS["short"]): v for k, v in ex["semantics"].items()}
-            detail = ex.get("semantics_detail") if isinstance(ex.get("semantics_detail"), dict) else {}
-            detail = {_s(k, LIMITS["short"]): v for k, v in detail.items()}
-            if point not in raw:
+        for c in columns:
+            if c["crashed"]:
+                cells.append({"value": f"error: {c['category'] or c['status']}", "kind": "error", "differs": False,
+                              "detail": c["message"]})
+                continue
+            if point not in c["answers"]:
                 cells.append({"value": "—", "kind": "ni", "differs": False, "detail": "not probed in this run"})
                 continue
-            value = _s(raw[point], LIMITS["short"])
+            value = c["answers"][point]
             kind = _cell_kind(value)
-            differs = ref is not None and kind in ("value", "refused") and value != ref and not _is_spec(
-                _s(r.get("backend")))
-            cells.append({"value": value, "kind": kind, "differs": differs,
-                          "detail": _s(detail.get(point), LIMITS["value"])})
-        n_differ = sum(c["differs"] for c in cells)
-        table.append({"point": point, "help": helps.get(point, ""), "cells": cells, "n_differ": n_differ})
-    return {"columns": cols, "rows": table, "has_reference": bool(specs),
+            differs = ref is not None and kind in ("value", "refused") and value != ref and not c["reference"]
+            cells.append({"value": value, "kind": kind, "differs": differs, "detail": c["details"].get(point, "")})
+        table.append({"point": point, "help": helps.get(point, ""), "cells": cells,
+                      "n_differ": sum(cell["differs"] for cell in cells)})
+    return {"columns": columns, "rows": table, "has_reference": bool(specs),
             "n_differ": sum(r["n_differ"] for r in table)}
 
 

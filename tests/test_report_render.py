@@ -577,3 +577,12 @@ def test_odd_observation_rows_render(sample, extra):
         sample["results"].append({"backend": "x", "op": "*", "check": check, "status": "pass", "extra": extra})
     out = render_report(sample)
     assert out.rstrip().endswith("</html>")
+
+
+def test_a_backend_whose_probes_crashed_keeps_its_semantics_column(sample):
+    sample["results"].append({"backend": "gallery-crashes", "op": "*", "dtype": "-", "check": "semantics",
+                              "status": "error", "category": "crash", "message": "worker 'gw1' crashed"})
+    rows, header = _semantics_rows(render_report(sample))
+    assert header[-1] == "gallery-crashes"
+    cell = _point_row(rows, "relu'(0)")[-1]
+    assert "sem-error" in cell[1] and cell[2] == "error: crash" and "crashed" in cell[3]
