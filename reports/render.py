@@ -418,6 +418,8 @@ def build_model(results) -> dict:
         row["bad"] = overall in BAD
         matrix.append(row)
 
+    observations_bad = [(r["backend"], r["op"], r["check"], r["status"]) for r in all_rows
+                        if r["check"] in OBSERVATION_KINDS and r["status"] in BAD]
     counts = {s: 0 for s in STATUSES}
     for r in all_rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -452,11 +454,11 @@ def build_model(results) -> dict:
                       for d in _as_list(results.get("decisions"))],
         "perf": _performance(results, rows),
         **_observation_sections(results),
-        "observations_bad": [(r["backend"], r["op"], r["check"], r["status"]) for r in all_rows
-                             if r["check"] in OBSERVATION_KINDS and r["status"] in BAD],
+        "observations_bad": observations_bad,
         "summary_json": _embed_json({
             "schema": SCHEMA, "complete": results.get("complete") is True, "counts": counts,
-            "failing_cells": [[d["backend"], d["op"], d["group"]] for d in details if d["bad"]],
+            "failing_cells": [[d["backend"], d["op"], d["group"]] for d in details if d["bad"]]
+            + [list(o[:3]) for o in observations_bad],
         }),
     }
 

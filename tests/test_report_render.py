@@ -564,6 +564,8 @@ def test_failed_observation_rows_are_failing_cells(sample):
                               "status": "error", "category": "crash", "message": "worker crashed"})
     s = summarize(sample)
     assert ("*", "conv", "agreement", "error") in s["failing_cells"] and s["n_bad"] == 3
+    data = next(body for attrs, body in Page(render_report(sample)).scripts if attrs.get("type") == "application/json")
+    assert ["*", "conv", "agreement"] in json.loads(data)["failing_cells"]
     assert "worker crashed" in Page(render_report(sample)).all_text
 
 
