@@ -162,3 +162,24 @@ def test_agreement_cases_are_fixed(monkeypatch):
     again = [c.to_json() for c in agreement.fixed_cases.__wrapped__("conv", "float32")]
     assert first == again and len(first) == agreement.N_CASES
     assert len(set(first)) == len(first)  # distinct cases
+
+
+# ------------------------------------------------------------------------------ end to end, through pytest
+def test_a_suite_run_records_both_and_the_report_shows_them(tmp_path):
+    """The plugin ships the rows, the results file holds them, the report marks the planted bugs."""
+    from reports.render import build_model
+    from tests.suite_runner import rows, run_suite
+
+    proc, results = run_suite(tmp_path, ["numpy", "tests.mutants:ReluGradOneAtZero", "tests.mutants:FlippedKernel"],
+                              k="test_semantics or (test_agreement and conv and float64)")
+    assert results is not None and proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    sem = {r["backend"]: r["extra"]["semantics"] for r in rows(results, check="semantics")}
+    assert set(sem) == {"spec", "numpy", "tests.mutants:ReluGradOneAtZero", "tests.mutants:FlippedKernel"}
+    assert sem["tests.mutants:ReluGradOneAtZero"]["relu'(0)"] == "1" and sem["numpy"]["relu'(0)"] == "0"
+    (ag,) = rows(results, check="agreement")
+    pairs = {(a, b): r for a, b, r in ag["extra"]["agreement"]["pairs"]["forward"]}
+    assert pairs[("spec", "numpy")] <= 1 < pairs[("spec", "tests.mutants:FlippedKernel")]
+    model = build_model(results)
+    relu0 = next(r for r in model["semantics"]["rows"] if r["point"] == "relu'(0)")
+    assert [c["differs"] for c in relu0["cells"]] == [False, False, True, False]  # spec, numpy, relu mutant, flipped
+    assert any(d["b"] == "tests.mutants:FlippedKernel" for d in model["agreement"]["disagreements"])
