@@ -251,7 +251,7 @@ class Point:
     answers: str
     """What the possible answers mean (the table's help text)."""
     dtype: str | None = None
-    """Probe in this dtype; None: the backend's first dtype."""
+    """Probe in this dtype; None: float32 if the backend has it, else float64, else its first dtype."""
 
 
 POINTS: list[Point] = [
@@ -304,7 +304,7 @@ def observe(backend, *, dtypes=None, force_dtype: str | None = None) -> tuple[di
     values, details = {}, {}
     hung = False
     for point in POINTS:
-        dt = point.dtype or (dtypes[0] if dtypes else "float64")
+        dt = point.dtype or next((d for d in ("float32", "float64") if d in dtypes), dtypes[0] if dtypes else "float64")
         if hung:
             values[point.label], details[point.label] = HUNG, ""
             continue

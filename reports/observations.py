@@ -92,6 +92,8 @@ def semantics_table(results: dict) -> dict | None:
             cells.append({"value": value, "kind": kind, "differs": differs, "detail": c["details"].get(point, "")})
         table.append({"point": point, "help": helps.get(point, ""), "cells": cells,
                       "n_differ": sum(cell["differs"] for cell in cells)})
+    for i, c in enumerate(columns):
+        c["n_differ"] = sum(r["cells"][i]["differs"] for r in table)
     return {"columns": columns, "rows": table, "has_reference": bool(specs),
             "n_differ": sum(r["n_differ"] for r in table)}
 
