@@ -3,7 +3,7 @@
 Each input run gets a label, its host (``run.host``; "host #2" when two runs share a host, "run N"
 when there is none). Every backend becomes ``"NAME @ LABEL"`` everywhere it is named (backend
 entries, result rows, worked-example outputs, agreement columns, benchmark rows), so the same backend
-from two machines gets two columns and every column says which machine and run it came from. The
+from two machines gets two adjacent columns and every column says which machine and run it came from. The
 merged document keeps one ``run`` summary and lists every source run under ``"runs"``; spec's
 sections (errata, decisions, worked examples) are shared. Rows also carry ``run_label``, which the
 report uses to keep each run's agreement matrices apart (pairs are only measured within one run).
@@ -109,14 +109,18 @@ def merge_results(docs: list[dict], sources: list[str] | None = None) -> dict:
     }
     merged["runs"] = runs
     examples: dict[str, dict] = {}
+    first_seen: dict[str, int] = {}
+    backends: list[tuple[int, int, dict]] = []
     bench_rows, bench_machines = [], {}
     for doc, label in zip(docs, labels, strict=True):
         doc = copy.deepcopy(doc)
         for b in doc.get("backends") or []:
             if isinstance(b, dict):
-                b["name"] = _name(b.get("name") or "?", label)
+                base = str(b.get("name") or "?")
+                b["name"] = _name(base, label)
                 b["run_label"] = label
-                merged["backends"].append(b)
+                first_seen.setdefault(base, len(first_seen))
+                backends.append((first_seen[base], len(backends), b))
         for r in doc.get("results") or []:
             if not isinstance(r, dict):
                 continue
@@ -144,6 +148,8 @@ def merge_results(docs: list[dict], sources: list[str] | None = None) -> dict:
                     bench_rows.append(dict(row, backend=_name(row.get("backend") or "?", label)))
             if isinstance(bench.get("machine"), dict):
                 bench_machines[label] = _joined(f"{k}={v}" for k, v in bench["machine"].items())
+    # the same backend from several machines: adjacent columns, in run order
+    merged["backends"] = [b for _, _, b in sorted(backends, key=lambda t: t[:2])]
     if bench_rows:
         merged["benchmarks"] = {"schema": BENCH_SCHEMA, "machine": bench_machines,
                                 "threads": "per machine", "rows": bench_rows}

@@ -51,6 +51,7 @@ def test_same_backend_from_two_machines_gets_two_columns(cpu_and_gpu):
     assert "numpy @ ci-runner-7" in names and "numpy @ gpu-box-1" in names
     assert "torch-cpu @ ci-runner-7" in names and "torch-cuda @ gpu-box-1" in names
     assert all(" @ " in n for n in names)  # every column says which machine it came from
+    assert names.index("numpy @ gpu-box-1") == names.index("numpy @ ci-runner-7") + 1  # side by side
     # each machine's results stay in its own column
     conv = next(r for r in model["matrix"] if r["op"] == "conv")
     cell = {(c["backend"]["name"], c.get("key")): c["status"] for c in conv["cells"] if not c["collapsed"]}
@@ -68,8 +69,8 @@ def test_merged_report_names_the_runs_and_keeps_every_section(cpu_and_gpu):
     assert ("results file", "gpu/results.json") in model["runs"][1]["fields"]
     assert ("GPU", "NVIDIA H100") in model["runs"][1]["fields"]
     sem = model["semantics"]
-    assert [c["name"] for c in sem["columns"]] == ["spec @ ci-runner-7", "numpy @ ci-runner-7",
-                                                    "torch-cpu @ ci-runner-7", "numpy @ gpu-box-1"]
+    assert [c["name"] for c in sem["columns"]] == ["spec @ ci-runner-7", "numpy @ ci-runner-7", "numpy @ gpu-box-1",
+                                                    "torch-cpu @ ci-runner-7"]
     groups = [(g["op"], g["machine"]) for g in model["agreement"]["groups"]]
     assert ("conv", "ci-runner-7") in groups and ("conv", "gpu-box-1") in groups
     card = next(c for g in model["agreement"]["groups"] if g["machine"] == "gpu-box-1" for c in g["cards"])
