@@ -24,7 +24,7 @@ import numpy as np
 from impls.base import NotImplementedOp, implements
 
 from .dtype_helpers import SMALLEST_NORMAL, UNIT_ROUNDOFF
-from .pytest_helpers import Hung, call_op
+from .pytest_helpers import ConformanceFailure, Hung, call_op
 
 NOT_IMPLEMENTED = "n/i"
 HUNG = "not probed (the backend hung on an earlier probe)"
@@ -324,7 +324,8 @@ def observe(backend, *, dtypes=None, force_dtype: str | None = None) -> tuple[di
             # call_op wraps what the backend raised; a ValueError is the backend refusing the case
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             kind = "refused" if isinstance(cause, ValueError) else "error"
-            values[point.label] = f"{kind}: {type(cause).__name__}"
+            what = exc.category if isinstance(cause, ConformanceFailure) else type(cause).__name__  # wrong_dtype, ...
+            values[point.label] = f"{kind}: {what}"
             details[point.label] = (getattr(exc, "message", None) or str(exc))[:300]
     return values, details
 

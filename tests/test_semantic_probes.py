@@ -101,6 +101,15 @@ class _Float32Only(NumpyBackend):
     dtypes = ("float32",)
 
 
+class _WrongDtypeRelu(NumpyBackend):
+    def relu(self, x):
+        return super().relu(x).astype(np.float16)
+
+
+def test_a_probe_names_the_category_of_a_misbehaving_output():
+    assert observe(_WrongDtypeRelu())[0]["relu(NaN)"] == "error: wrong_dtype"
+
+
 def test_points_of_a_dtype_the_backend_lacks_are_not_applicable():
     got = observe(_Float32Only())[0]
     assert got["subnormals (float64)"] == "n/a (no float64)" and got["subnormals (float32)"] == "kept"
