@@ -72,5 +72,16 @@ CHECK_KINDS: dict[str, str] = {
     "extreme_input": "bad_input",
     "load": "bad_input",
     "subnormals": "hygiene",  # kept or flushed subnormal inputs and intermediates (conformance/test_subnormals.py)
+    # Cross-backend observations (helper reportx): rendered in their own report sections, not in the matrix.
+    "semantics": "properties",
+    "agreement": "properties",
 }
 """Every check kind a result row may carry, and the report group it is shown in."""
+
+OBSERVATION_KINDS: dict[str, str] = {
+    "semantics": "what a backend does at each implementation-defined point (extra['semantics']), measured "
+                 "by tiny probes; a description, judged by the checks that test each decision",
+    "agreement": "for one op x dtype, how far each pair of backends (spec included) is apart, as a fraction "
+                 "of the tolerance (extra['agreement']); one row covers every backend, backend '*'",
+}
+"""Check kinds whose rows are observations across backends: the report shows them in their own sections."""

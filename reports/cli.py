@@ -2,7 +2,7 @@
 
     nnconform run [--backend NAME]... [--profile ci|dev|thorough] [--out DIR] [-n N] [--hypothesis-seed S]
                   [-- extra pytest args]
-    nnconform report RESULTS.json [--out index.html]
+    nnconform report RESULTS.json [MORE.json ...] [--out index.html]   (several files: one merged report)
     nnconform bench [args...]          (delegates to conformance.bench.main)
     nnconform backends
 
@@ -147,21 +147,25 @@ def _cmd_run(args, extra) -> int:
 
 # ------------------------------------------------------------------------------------------ report
 def _cmd_report(args, extra) -> int:
+    from .merge import merge_results
     from .render import load_results, write_report
 
-    src = Path(args.results)
-    if not src.exists():
-        partial = src.with_suffix(".jsonl")
-        if src.suffix == ".json" and partial.exists():
-            print(f"nnconform: {src} not found; using the partial {partial}", file=sys.stderr)
-            src = partial
-        else:
-            raise CliError(f"{src}: no such file")
-    try:
-        results = load_results(src)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {src}: {exc}") from None
-    out = Path(args.out) if args.out else src.with_name("index.html")
+    docs = []
+    for name in args.results:  # several files (one per machine) are merged into one report
+        src = Path(name)
+        if not src.exists():
+            partial = src.with_suffix(".jsonl")
+            if src.suffix == ".json" and partial.exists():
+                print(f"nnconform: {src} not found; using the partial {partial}", file=sys.stderr)
+                src = partial
+            else:
+                raise CliError(f"{src}: no such file")
+        try:
+            docs.append(load_results(src))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read {src}: {exc}") from None
+    results = merge_results(docs, sources=list(args.results))
+    out = Path(args.out) if args.out else Path(args.results[0]).with_name("index.html")
     path = write_report(results, out)
     print(f"nnconform: report: {path.resolve()}")
     return EXIT_OK
@@ -233,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-n", default="auto", metavar="N", help="pytest-xdist workers (default: auto)")
     r.add_argument("--hypothesis-seed", default=None, metavar="S", help="fixed hypothesis seed")
     r.set_defaults(func=_cmd_run)
-    rep = sub.add_parser("report", help="re-render the HTML report from a saved results.json")
-    rep.add_argument("results", metavar="RESULTS.json", help="results.json (or a partial results.jsonl)")
+    rep = sub.add_parser("report", help="re-render the HTML report from saved results (several: merged)")
+    rep.add_argument("results", metavar="RESULTS.json", nargs="+",
+                     help="results.json (or a partial results.jsonl); several files (one per machine) are merged")
     rep.add_argument("--out", default=None, metavar="HTML", help="output file (default: index.html next to it)")
     rep.set_defaults(func=_cmd_report)
     sub.add_parser("bench", help="run the benchmarks (arguments go to conformance.bench)", add_help=False)

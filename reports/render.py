@@ -23,6 +23,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from nnconform.schema import OBSERVATION_KINDS
+
 from . import charts
 from .atomic import write_text_atomic
 
@@ -377,7 +379,9 @@ def build_model(results) -> dict:
     if not isinstance(results, dict):
         results = {}
     run = results.get("run") if isinstance(results.get("run"), dict) else {}
-    rows = [_norm_result(r, i) for i, r in enumerate(_as_list(results.get("results")))]
+    all_rows = [_norm_result(r, i) for i, r in enumerate(_as_list(results.get("results")))]
+    # semantics and agreement rows are observations across backends: their own sections, not the matrix
+    rows = [r for r in all_rows if r["check"] not in OBSERVATION_KINDS]
     backends = _backends(results, rows)
     by_backend = {b["name"]: b for b in backends}
 
@@ -445,8 +449,10 @@ def build_model(results) -> dict:
         row["bad"] = overall in BAD
         matrix.append(row)
 
+    observations_bad = [(r["backend"], r["op"], r["check"], r["status"]) for r in all_rows
+                        if r["check"] in OBSERVATION_KINDS and r["status"] in BAD]
     counts = {s: 0 for s in STATUSES}
-    for r in rows:
+    for r in all_rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
 
     return {
@@ -468,7 +474,7 @@ def build_model(results) -> dict:
         "matrix": matrix,
         "details": details,
         "counts": counts,
-        "total": len(rows),
+        "total": len(all_rows),
         "n_bad": counts.get("fail", 0) + counts.get("error", 0),
         "heatmap": charts.heatmap_svg(ops, [b["name"] for b in backends], heat) if ops and backends else None,
         "worked_examples": _worked_examples(results, rows),
@@ -478,11 +484,22 @@ def build_model(results) -> dict:
         "decisions": [{k: _s(d.get(k), LIMITS["reason"]) for k in ("topic", "decision", "where")}
                       for d in _as_list(results.get("decisions"))],
         "perf": _performance(results, rows),
+        **_observation_sections(results),
+        "observations_bad": observations_bad,
         "summary_json": _embed_json({
             "schema": SCHEMA, "complete": results.get("complete") is True, "counts": counts,
-            "failing_cells": [[d["backend"], d["op"], d["group"]] for d in details if d["bad"]],
+            "failing_cells": [[d["backend"], d["op"], d["group"]] for d in details if d["bad"]]
+            + [list(o[:3]) for o in observations_bad],
         }),
     }
+
+
+def _observation_sections(results: dict) -> dict:
+    """The semantics table, the agreement matrices and the source runs (reports/observations.py)."""
+    from .observations import agreement_model, semantics_table, source_runs  # it imports this module
+
+    return {"semantics": semantics_table(results), "agreement": agreement_model(results),
+            "runs": source_runs(results)}
 
 
 def _run_info(run: dict) -> list[tuple[str, str]]:
@@ -693,5 +710,6 @@ def summarize(results: dict) -> dict:
     failing = [(b["name"], "*", "backend load", "error") for b in model["backends"]
                if b["collapsed"] and b["status"] == "error"]
     failing += [(d["backend"], d["op"], d["group"], d["status"]) for d in model["details"] if d["bad"]]
+    failing += model["observations_bad"]
     return {"counts": model["counts"], "total": model["total"], "failing_cells": failing,
             "complete": model["complete"], "n_bad": model["n_bad"]}

@@ -11,6 +11,14 @@
     apply();
   }
 
+  // semantics table: "only points where a backend differs" (CSS :has does it too; the class is for older browsers)
+  var semBox = document.getElementById("semantics-differs-only");
+  if (semBox) {
+    var semApply = function () { body.classList.toggle("semantics-differs-only", semBox.checked); };
+    semBox.addEventListener("change", semApply);
+    semApply();
+  }
+
   // sortable tables: click a th.sort; numbers from data-sort when present, else the cell text
   function cellValue(row, idx) {
     var cell = row.children[idx];

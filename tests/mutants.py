@@ -232,3 +232,45 @@ DEV_MUTANTS = {
     "tests.mutants:FlushToZeroDeclared": ("dense", "float64", "subnormals", "expected_deviation", None),
 }
 """The deviation, exactness and subnormal mutants of helper dev (tests/test_mutants_dev.py)."""
+# --- helper reportx: planted bugs the semantics probes must name (tests/test_semantic_probes.py).
+# Not in MUTANTS: a semantics row describes, it does not fail. ReluGradOneAtZero is a bug that, today, ONLY the
+# semantics table shows (relu's cases avoid 0 and no extreme case differentiates relu at 0).
+
+class ReluGradOneAtZero(NumpyBackend):
+    """relu'(0) = 1 (the `x >= 0` mask) instead of spec's 0."""
+
+    name = "mutant-relu-grad-one-at-zero"
+
+    def relu_vjp(self, g, x):
+        validate.check_elementwise(x)
+        validate.check_cotangent(g, np.shape(x))
+        return (np.where(np.isnan(x), np.nan, np.where(x >= 0, g, 0.0)).astype(x.dtype),)
+
+
+class TanhSigmoid(NumpyBackend):
+    """sigmoid as 0.5 tanh(x/2) + 0.5: mathematically equal, but only ABSOLUTE accuracy in the negative tail."""
+
+    name = "mutant-tanh-sigmoid"
+
+    def sigmoid(self, x):
+        validate.check_elementwise(x)
+        return (0.5 * np.tanh(0.5 * x) + 0.5).astype(x.dtype)
+
+
+class FlushesSubnormalResults(NumpyBackend):
+    """dense flushes subnormal results to zero (FTZ), as some accelerators' matrix units do."""
+
+    name = "mutant-ftz-dense"
+
+    def dense(self, x, w, b=None):
+        y = super().dense(x, w, b)
+        return np.where(np.abs(y) < np.finfo(y.dtype).tiny, 0.0, y).astype(y.dtype)
+
+
+class DropProbabilityMask(NumpyBackend):
+    """dropout_mask reads keep_prob as the DROP probability (torch's p)."""
+
+    name = "mutant-drop-probability-mask"
+
+    def dropout_mask(self, shape, *, keep_prob, seed):
+        return 1.0 - super().dropout_mask(shape, keep_prob=keep_prob, seed=seed)

@@ -140,3 +140,54 @@ def test_readable_without_javascript(browser, sample, tmp_path):
     assert "python -m pytest 'conformance/test_ops.py::test_forward[numpy-conv-float32-realistic]'" in text
     assert pg.locator("details.cell.bad").first.is_visible()
     ctx.close()
+
+
+# ------------------------------------------------------------- semantics table and agreement (reportx)
+def _background(page, selector):
+    return page.eval_on_selector(selector, "el => getComputedStyle(el).backgroundColor")
+
+
+def test_semantics_table_highlights_differences_and_filters(page):
+    table = page.locator("#semantics-table")
+    table.scroll_into_view_if_needed()
+    assert table.is_visible()
+    differing = page.locator("#semantics-table td.sem-diff")
+    assert differing.count() == 2  # torch-cpu: last NaN gets the gradient; relu'(NaN) = 1
+    assert "last NaN" in differing.first.inner_text()
+    same = "#semantics-table tr.sem-same td:not(.sem-ref)"
+    assert _background(page, "#semantics-table td.sem-diff") != _background(page, same)
+    n_rows = page.locator("#semantics-table tbody tr").count()
+    assert n_rows >= 15 and page.locator("#semantics-table tbody tr.sem-same").first.is_visible()
+    page.check("#semantics-differs-only")
+    visible = page.eval_on_selector_all("#semantics-table tbody tr", "rs => rs.filter(r => r.offsetParent !== null)"
+                                        ".map(r => r.querySelector('th').textContent)")
+    assert len(visible) == 2 and all("differ" in v for v in visible)
+    page.uncheck("#semantics-differs-only")
+    assert page.locator("#semantics-table tbody tr.sem-same").first.is_visible()
+    # the measured numbers are there on hover
+    assert "x=[1,NaN,3,NaN]" in differing.first.get_attribute("title")
+
+
+def test_agreement_matrices_show_bands(page, sample):
+    section = page.locator("#agreement")
+    section.scroll_into_view_if_needed()
+    assert page.locator("table.ag-matrix").count() == 3  # conv, sigmoid, max_pool in float32
+    card = page.locator("table.ag-matrix[data-op='sigmoid']")
+    assert card.is_visible()
+    far = card.locator("td.ag-far").first
+    ok = card.locator("td.ag-ok").first
+    assert far.inner_text() in ("2.6", "2.5") and _background(page, "table.ag-matrix[data-op='sigmoid'] td.ag-far") \
+        != _background(page, "table.ag-matrix[data-op='sigmoid'] td.ag-ok")
+    assert "forward" in far.get_attribute("title") and ok.is_visible()
+    # spec-torch-cpu and numpy-torch-cpu differ in NaN pattern, gradients only: two cells above the diagonal
+    assert page.locator("table.ag-matrix[data-op='max_pool'] td.ag-inf.ag-gradient").count() == 2
+    assert page.locator("#agreement-disagreements").is_visible()
+    assert "pairs more than one tolerance apart" in page.inner_text("#agreement-disagreements summary")
+
+
+def test_screenshot_of_semantics_and_agreement(page):
+    out = ROOT / "docs" / "report-semantics.png"
+    top, bottom = page.locator("#semantics").bounding_box(), page.locator("#agreement").bounding_box()
+    height = bottom["y"] + bottom["height"] - top["y"] + 16
+    page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": top["y"] - 8, "width": 1440, "height": height})
+    assert out.stat().st_size > 10_000

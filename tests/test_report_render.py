@@ -141,7 +141,8 @@ def test_aggregate_rule():
 
 def test_summary_counts_and_failing_cells(sample):
     s = summarize(sample)
-    assert s["counts"]["fail"] == 1 and s["counts"]["error"] == 1 and s["counts"]["pass"] == 16
+    # 16 passing checks + 6 passing observation rows (3 semantics, 3 agreement)
+    assert s["counts"]["fail"] == 1 and s["counts"]["error"] == 1 and s["counts"]["pass"] == 22
     assert ("numpy", "conv", "forward", "fail") in s["failing_cells"]
     assert ("numpy", "dropout", "properties", "error") in s["failing_cells"]
     assert s["n_bad"] == 2 and s["complete"] is True
@@ -442,3 +443,148 @@ def test_cli_backends_lists_statuses(capsys):
     out = capsys.readouterr().out
     assert "backend" in out and "status" in out and "numpy" in out
 
+
+
+# ------------------------------------------------------------- semantics table and agreement (reportx)
+class Tables(HTMLParser):
+    """Every table with an id: rows of (tag, class, text, title) cells."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[tuple[str, str, str, str]]]] = {}
+        self._stack: list[str | None] = []
+        self._cell = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._stack.append(a.get("id"))
+            if a.get("id"):
+                self.tables[a["id"]] = []
+        elif tag == "tr" and self._stack and self._stack[-1]:
+            self.tables[self._stack[-1]].append([])
+        elif tag in ("td", "th") and self._stack and self._stack[-1]:
+            self._cell = [tag, a.get("class", ""), [], a.get("title", "")]
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._stack:
+            self._stack.pop()
+        elif tag in ("td", "th") and self._cell is not None:
+            tag_, cls, text, title = self._cell
+            self.tables[self._stack[-1]][-1].append((tag_, cls, " ".join("".join(text).split()), title))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[2].append(data)
+
+
+def _semantics_rows(html: str) -> dict[str, list]:
+    table = Tables(html).tables["semantics-table"]
+    return {row[0][2].split("  ")[0]: row for row in table[1:]}, [c[2] for c in table[0]]
+
+
+def _point_row(rows, point):
+    return next(r for label, r in rows.items() if label.startswith(point))
+
+
+def test_semantics_table_spec_first_and_differences_marked(sample):
+    rows, header = _semantics_rows(render_report(sample))
+    assert header[0] == "point" and header[1].startswith("spec") and "reference" in header[1]
+    assert header[2:] == ["numpy as spec", "torch-cpu ≠ at 2 points"]  # backends in the file's order
+    nan_grad = _point_row(rows, "max-pool gradient, NaN in the window")
+    spec_cell, numpy_cell, torch_cell = nan_grad[1:4]
+    assert spec_cell[2] == "first NaN" and numpy_cell[2] == "first NaN"
+    assert "sem-diff" in torch_cell[1] and torch_cell[2] == "≠ last NaN"
+    assert "sem-diff" not in numpy_cell[1] and "sem-diff" not in spec_cell[1]
+    assert "x=[1,NaN,3,NaN]" in torch_cell[3]  # the measured numbers, on hover
+    ties = _point_row(rows, "max-pool gradient on ties")
+    assert [c[2] for c in ties[1:]] == ["first", "first", "first"] and not any("sem-diff" in c[1] for c in ties)
+    assert "2 backends differ" not in ties[0][2]
+    assert "1 backend differs" in _point_row(rows, "relu'(NaN)")[0][2]
+
+
+def test_semantics_and_agreement_rows_stay_out_of_the_matrix(sample):
+    model = render.build_model(sample)
+    assert "*" not in [r["op"] for r in model["matrix"]]
+    assert {"spec", "*"}.isdisjoint(b["name"] for b in model["backends"])
+    assert model["total"] == len(sample["results"])  # ...but they are counted
+
+
+def test_semantics_probe_errors_and_missing_reference_are_shown(sample):
+    sem = [r for r in sample["results"] if r["check"] == "semantics"]
+    sem[1]["extra"]["semantics"]["relu'(0)"] = "error: KeyError"
+    sem[1]["extra"]["semantics"]["relu(NaN)"] = "n/i"
+    rows, _ = _semantics_rows(render_report(sample))
+    assert "sem-error" in _point_row(rows, "relu'(0)")[2][1]
+    cell = _point_row(rows, "relu(NaN)")[2]
+    assert "sem-ni" in cell[1] and "sem-diff" not in cell[1]  # not implemented is not a different semantics
+    sample["results"] = [r for r in sample["results"] if r["backend"] != "spec"]
+    html = render_report(sample)
+    assert "no reference column" in html and "sem-diff" not in html.split('id="semantics-table"')[1].split("</table>")[0]
+
+
+def _card(html: str, op: str, dtype: str):
+    tables = Tables(html).tables
+    model = render.build_model(json.loads(FIXTURE.read_text(encoding="utf-8")))
+    card = next(c for g in model["agreement"]["groups"] for c in g["cards"] if (c["op"], c["dtype"]) == (op, dtype))
+    rows = tables[card["id"]]
+    head = [c[2] for c in rows[0][1:]]
+    return {r[0][2].split()[1]: dict(zip(head, r[1:], strict=True)) for r in rows[1:]}, head
+
+
+def test_agreement_matrix_forward_below_gradient_above(sample):
+    html = render_report(sample)
+    m, head = _card(html, "sigmoid", "float32")
+    assert head == ["S", "A", "B"]  # spec, numpy, torch-cpu
+    below = m["torch-cpu"]["S"]  # row torch-cpu, column spec: below the diagonal = forward
+    assert below[2] == "2.6" and "ag-far" in below[1] and "ag-forward" in below[1]
+    assert m["torch-cpu"]["A"][2] == "2.5" and "ag-far" in m["torch-cpu"]["A"][1]
+    assert m["numpy"]["S"][2] == "0.39" and "ag-ok" in m["numpy"]["S"][1]
+    above = m["spec"]["B"]  # row spec, column torch-cpu: above = gradient
+    assert "ag-gradient" in above[1] and "ag-ok" in above[1]
+    assert "ag-diag" in m["numpy"]["A"][1]
+    mp, _ = _card(html, "max_pool", "float32")
+    assert mp["numpy"]["B"][2] == "≠" and "ag-inf" in mp["numpy"]["B"][1]  # NaN pattern differs in the VJP
+
+
+def test_agreement_lists_pairs_beyond_one_tolerance(sample):
+    html = render_report(sample)
+    text = Page(html).all_text
+    assert "4 pairs more than one tolerance apart" in text
+    assert "S = spec" in text and "A = numpy" in text and "B = torch-cpu" in text
+    ag = render.build_model(sample)["agreement"]
+    assert [(d["op"], d["mode"], d["a"], d["b"]) for d in ag["disagreements"]][:2] == [
+        ("max_pool", "gradient", "spec", "torch-cpu"), ("max_pool", "gradient", "numpy", "torch-cpu")]
+
+
+def test_failed_observation_rows_are_failing_cells(sample):
+    sample["results"].append({"backend": "*", "op": "conv", "dtype": "float32", "check": "agreement",
+                              "status": "error", "category": "crash", "message": "worker crashed"})
+    s = summarize(sample)
+    assert ("*", "conv", "agreement", "error") in s["failing_cells"] and s["n_bad"] == 3
+    data = next(body for attrs, body in Page(render_report(sample)).scripts if attrs.get("type") == "application/json")
+    assert ["*", "conv", "agreement"] in json.loads(data)["failing_cells"]
+    assert "worker crashed" in Page(render_report(sample)).all_text
+
+
+@pytest.mark.parametrize("extra", [
+    {"semantics": None}, {"semantics": {"a": None, 3: [1, 2]}, "semantics_detail": "x", "semantics_help": 7},
+    {"agreement": {"columns": None, "pairs": {"forward": [[1], "x", ["a", "b", "NaN"]]}, "status": [1]}},
+    {"agreement": {"columns": ["spec", 3, None], "pairs": None, "cases": "many"}}, {"agreement": []},
+])
+def test_odd_observation_rows_render(sample, extra):
+    for check in ("semantics", "agreement"):
+        sample["results"].append({"backend": "x", "op": "*", "check": check, "status": "pass", "extra": extra})
+    out = render_report(sample)
+    assert out.rstrip().endswith("</html>")
+
+
+def test_a_backend_whose_probes_crashed_keeps_its_semantics_column(sample):
+    sample["results"].append({"backend": "gallery-crashes", "op": "*", "dtype": "-", "check": "semantics",
+                              "status": "error", "category": "crash", "message": "worker 'gw1' crashed"})
+    rows, header = _semantics_rows(render_report(sample))
+    assert header[-1] == "gallery-crashes probes did not run"
+    cell = _point_row(rows, "relu'(0)")[-1]
+    assert "sem-error" in cell[1] and cell[2] == "error: crash" and "crashed" in cell[3]
