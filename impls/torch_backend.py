@@ -49,6 +49,7 @@ import warnings
 import numpy as np
 
 from spec import validate
+from spec.catalogue import INDEX_DTYPE
 
 from .base import Backend, ExpectedDeviation, Unavailable
 
@@ -102,6 +103,8 @@ class TorchBackend(Backend):
 
     # ------------------------------------------------------------------ plumbing
     def asarray(self, a, dtype: str):
+        if dtype == INDEX_DTYPE:  # an integer index array (graph edges) keeps its integer dtype
+            return self._torch.from_numpy(np.array(a, dtype=np.int64, copy=True)).to(self._dev)
         if dtype not in self.dtypes:
             raise ValueError(f"dtype={dtype!r}: backend {self.name!r} supports {self.dtypes}")
         torch = self._torch
@@ -425,6 +428,61 @@ class TorchBackend(Backend):
         with self._torch.no_grad():  # updates the CLONES in place: torch's momentum, unbiased running_var
             self._F.batch_norm(x.detach(), new_mean, new_var, None, None, training=True, momentum=momentum)
         return new_mean, new_var
+
+    # ------------------------------------------------------------------ locally connected, graph conv
+    def _lc(self, x, w, b, stride, out):
+        """Tensor.unfold per spatial axis -> (N, C, *out, *k) windows, then one einsum batched over positions."""
+        nd = x.ndim - 2
+        ks = w.shape[nd + 2:]
+        for a in range(nd):
+            x = x.unfold(2 + a, ks[a], stride[a])
+        p, j = "pqr"[:nd], "jkl"[:nd]
+        y = self._torch.einsum(f"nc{p}{j},{p}oc{j}->no{p}", x, w)
+        return y if b is None else y + b
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        return self._forward(lambda x, w, b: self._lc(x, w, b, stride, out), x, w, b)
+
+    def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        validate.check_cotangent(g, (x.shape[0], w.shape[x.ndim - 2], *out))
+        if b is None:
+            return self._vjp(lambda x, w: self._lc(x, w, None, stride, out), g, x, w)
+        return self._vjp(lambda x, w, b: self._lc(x, w, b, stride, out), g, x, w, b)
+
+    def _graph_coefficients(self, edges, n, normalize, self_loops, dtype):
+        torch = self._torch
+        loops = torch.arange(n if self_loops else 0, device=edges.device, dtype=torch.int64)
+        src, dst = torch.cat([edges[:, 0], loops]), torch.cat([edges[:, 1], loops])
+        deg = torch.bincount(dst, minlength=n).to(dtype)
+        if normalize == "none":
+            coef = torch.ones(src.shape, dtype=dtype, device=edges.device)
+        elif normalize == "mean":
+            coef = (1 / deg)[dst]
+        else:
+            inv = torch.where(deg > 0, torch.rsqrt(deg), torch.zeros_like(deg))
+            coef = inv[src] * inv[dst]
+        return src, dst, coef
+
+    def _graph(self, x, w, b, rows):
+        """(A x) w^T + b with A x aggregated by index_add_: only sources of rows are read, as in spec."""
+        src, dst, coef = rows
+        ax = self._torch.zeros_like(x).index_add_(0, dst, coef[:, None] * x[src])
+        return self._F.linear(ax, w, b)
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        n = validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        rows = self._graph_coefficients(edges, n, normalize, self_loops, x.dtype)
+        return self._forward(lambda x, w, b: self._graph(x, w, b, rows), x, w, b)
+
+    def graph_conv_vjp(self, g, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        n = validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        validate.check_cotangent(g, (n, w.shape[0]))
+        rows = self._graph_coefficients(edges, n, normalize, self_loops, x.dtype)
+        if b is None:
+            return self._vjp(lambda x, w: self._graph(x, w, None, rows), g, x, w)
+        return self._vjp(lambda x, w, b: self._graph(x, w, b, rows), g, x, w, b)
 
 
 def make_torch_cpu() -> TorchBackend:
