@@ -326,12 +326,11 @@ class NumpyBackend(Backend):
         return dt, src, dst, K.graph_coefficients(src, dst, x.shape[0], normalize, dt)
 
     def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
-        """y = (A x) w^T + b with A's rows aggregated by np.add.at (only sources of rows are read)."""
+        """y = (A x) w^T + b, A x aggregated by one bincount over rows (only sources of rows are read)."""
         validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
         dt, src, dst, coef = self._graph(x, edges, normalize, self_loops)
         x, w = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt)
-        ax = np.zeros(x.shape, dtype=dt)
-        np.add.at(ax, dst, coef[:, None] * x[src])
+        ax = K.scatter_rows(dst, coef[:, None] * x[src], x.shape[0], dt)
         y = ax @ w.T
         if b is not None:
             y += np.asarray(b, dtype=dt)
@@ -342,10 +341,7 @@ class NumpyBackend(Backend):
         validate.check_cotangent(g, (n, w.shape[0]))
         dt, src, dst, coef = self._graph(x, edges, normalize, self_loops)
         x, w, g = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt), np.asarray(g, dtype=dt)
-        ax = np.zeros(x.shape, dtype=dt)
-        np.add.at(ax, dst, coef[:, None] * x[src])
-        gax = g @ w
-        gx = np.zeros(x.shape, dtype=dt)
-        np.add.at(gx, src, coef[:, None] * gax[dst])
+        ax = K.scatter_rows(dst, coef[:, None] * x[src], x.shape[0], dt)
+        gx = K.scatter_rows(src, coef[:, None] * (g @ w)[dst], x.shape[0], dt)
         gw = g.T @ ax
         return (gx, gw) if b is None else (gx, gw, g.sum(axis=0))

@@ -43,6 +43,7 @@ bad arguments raise spec's ValueErrors. Outputs never share memory with an input
 
 from __future__ import annotations
 
+import itertools
 import platform
 import warnings
 
@@ -430,26 +431,39 @@ class TorchBackend(Backend):
         return new_mean, new_var
 
     # ------------------------------------------------------------------ locally connected, graph conv
-    def _lc(self, x, w, b, stride, out):
-        """Tensor.unfold per spatial axis -> (N, C, *out, *k) windows, then one einsum batched over positions."""
-        nd = x.ndim - 2
-        ks = w.shape[nd + 2:]
-        for a in range(nd):
+    @staticmethod
+    def _lc_windows(x, ks, stride):
+        """Tensor.unfold per spatial axis: the 'valid' windows as an (N, C, *out, *k) view."""
+        for a in range(len(ks)):
             x = x.unfold(2 + a, ks[a], stride[a])
-        p, j = "pqr"[:nd], "jkl"[:nd]
-        y = self._torch.einsum(f"nc{p}{j},{p}oc{j}->no{p}", x, w)
-        return y if b is None else y + b
+        return x
 
     def locally_connected(self, x, w, b=None, *, stride=1):
+        """One einsum batched over positions on the unfolded windows."""
         stride, out = validate.check_locally_connected(x, w, b, stride=stride)
-        return self._forward(lambda x, w, b: self._lc(x, w, b, stride, out), x, w, b)
+        nd = x.ndim - 2
+        p, j = "pqr"[:nd], "jkl"[:nd]
+        with self._torch.no_grad():
+            y = self._torch.einsum(f"nc{p}{j},{p}oc{j}->no{p}", self._lc_windows(x, w.shape[nd + 2:], stride), w)
+            return y if b is None else y + b
 
     def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
+        """Hand-written: gw and the window gradients by einsum, then one strided add per kernel tap
+        (autograd through two unfolds took seconds on the realistic case)."""
         stride, out = validate.check_locally_connected(x, w, b, stride=stride)
-        validate.check_cotangent(g, (x.shape[0], w.shape[x.ndim - 2], *out))
-        if b is None:
-            return self._vjp(lambda x, w: self._lc(x, w, None, stride, out), g, x, w)
-        return self._vjp(lambda x, w, b: self._lc(x, w, b, stride, out), g, x, w, b)
+        nd = x.ndim - 2
+        validate.check_cotangent(g, (x.shape[0], w.shape[nd], *out))
+        torch, ks = self._torch, tuple(w.shape[nd + 2:])
+        p, j = "pqr"[:nd], "jkl"[:nd]
+        with torch.no_grad():
+            g = g.to(x.dtype)
+            gw = torch.einsum(f"no{p},nc{p}{j}->{p}oc{j}", g, self._lc_windows(x, ks, stride))
+            gwin = torch.einsum(f"no{p},{p}oc{j}->nc{p}{j}", g, w)
+            gx = torch.zeros_like(x)
+            for tap in itertools.product(*(range(k) for k in ks)):
+                dst = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out, strict=True))
+                gx[(slice(None), slice(None), *dst)] += gwin[(Ellipsis, *tap)]
+        return (gx, gw) if b is None else (gx, gw, g.sum(dim=0))
 
     def _graph_coefficients(self, edges, n, normalize, self_loops, dtype):
         torch = self._torch
