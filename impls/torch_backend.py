@@ -44,6 +44,7 @@ bad arguments raise spec's ValueErrors. Outputs never share memory with an input
 from __future__ import annotations
 
 import itertools
+import math
 import platform
 import warnings
 
@@ -433,32 +434,39 @@ class TorchBackend(Backend):
     # ------------------------------------------------------------------ locally connected, graph conv
     @staticmethod
     def _lc_windows(x, ks, stride):
-        """Tensor.unfold per spatial axis: the 'valid' windows as an (N, C, *out, *k) view."""
-        for a in range(len(ks)):
-            x = x.unfold(2 + a, ks[a], stride[a])
-        return x
+        """Tensor.unfold per spatial axis, then positions first: the windows as a (P, N, C_in*prod(k)) copy."""
+        nd = len(ks)
+        for a in range(nd):
+            x = x.unfold(2 + a, ks[a], stride[a])  # (N, C, *out, *k)
+        order = (*range(2, 2 + nd), 0, 1, *range(2 + nd, 2 + 2 * nd))
+        return x.permute(order).reshape(math.prod(x.shape[2:2 + nd]), x.shape[0], -1)
 
     def locally_connected(self, x, w, b=None, *, stride=1):
-        """One einsum batched over positions on the unfolded windows."""
+        """One bmm batched over positions: (P, N, C*K) windows times (P, C*K, C_out) kernels."""
         stride, out = validate.check_locally_connected(x, w, b, stride=stride)
         nd = x.ndim - 2
-        p, j = "pqr"[:nd], "jkl"[:nd]
         with self._torch.no_grad():
-            y = self._torch.einsum(f"nc{p}{j},{p}oc{j}->no{p}", self._lc_windows(x, w.shape[nd + 2:], stride), w)
+            win = self._lc_windows(x, tuple(w.shape[nd + 2:]), stride)
+            # contiguous operands: bmm on transposed views of many small matrices took seconds
+            y = self._torch.bmm(win, w.reshape(win.shape[0], w.shape[nd], -1).transpose(1, 2).contiguous())
+            y = y.reshape(*out, x.shape[0], w.shape[nd]).permute(nd, nd + 1, *range(nd)).contiguous()
             return y if b is None else y + b
 
     def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
-        """Hand-written: gw and the window gradients by einsum, then one strided add per kernel tap
-        (autograd through two unfolds took seconds on the realistic case)."""
+        """Hand-written: two bmm over positions, then one strided add per kernel tap (einsum and autograd
+        through the unfolds took seconds on the realistic case)."""
         stride, out = validate.check_locally_connected(x, w, b, stride=stride)
         nd = x.ndim - 2
         validate.check_cotangent(g, (x.shape[0], w.shape[nd], *out))
         torch, ks = self._torch, tuple(w.shape[nd + 2:])
-        p, j = "pqr"[:nd], "jkl"[:nd]
+        n, c, c_out = x.shape[0], x.shape[1], w.shape[nd]
         with torch.no_grad():
             g = g.to(x.dtype)
-            gw = torch.einsum(f"no{p},nc{p}{j}->{p}oc{j}", g, self._lc_windows(x, ks, stride))
-            gwin = torch.einsum(f"no{p},{p}oc{j}->nc{p}{j}", g, w)
+            win = self._lc_windows(x, ks, stride)
+            gp = g.permute(*range(2, 2 + nd), 0, 1).contiguous().reshape(win.shape[0], n, c_out)  # (P, N, C_out)
+            gw = torch.bmm(gp.transpose(1, 2).contiguous(), win).reshape(w.shape)
+            gwin = torch.bmm(gp, w.reshape(win.shape[0], c_out, -1)).reshape(*out, n, c, *ks)
+            gwin = gwin.permute(nd, nd + 1, *range(nd), *range(nd + 2, 2 * nd + 2))  # (N, C, *out, *k)
             gx = torch.zeros_like(x)
             for tap in itertools.product(*(range(k) for k in ks)):
                 dst = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out, strict=True))
