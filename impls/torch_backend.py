@@ -439,7 +439,7 @@ class TorchBackend(Backend):
         for a in range(nd):
             x = x.unfold(2 + a, ks[a], stride[a])  # (N, C, *out, *k)
         order = (*range(2, 2 + nd), 0, 1, *range(2 + nd, 2 + 2 * nd))
-        return x.permute(order).reshape(math.prod(x.shape[2:2 + nd]), x.shape[0], -1)
+        return x.permute(order).reshape(math.prod(x.shape[2:2 + nd]), x.shape[0], x.shape[1] * math.prod(ks))
 
     def locally_connected(self, x, w, b=None, *, stride=1):
         """One bmm batched over positions: (P, N, C*K) windows times (P, C*K, C_out) kernels."""
