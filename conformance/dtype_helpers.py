@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spec.catalogue import INDEX_DTYPE
+
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 UNIT_ROUNDOFF = {
@@ -45,3 +47,9 @@ def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
         out = rounded.astype(np.uint32).view(np.float32).astype(np.float64)
         return np.where(np.isnan(a), np.nan, out)
     return a.astype(dtype).astype(np.float64)
+
+
+def arg_dtype(a: np.ndarray, dtype: str) -> str:
+    """The dtype an array argument takes in a ``dtype`` test: an integer index array (spec's INDEX role,
+    e.g. graph_conv's edges) keeps spec's index dtype; every float array takes ``dtype``."""
+    return INDEX_DTYPE if a.dtype.kind in "iu" else dtype

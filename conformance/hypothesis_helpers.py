@@ -24,13 +24,15 @@ VALUE_BOUND = 4.0
 
 @dataclass
 class Case:
-    """One op invocation: positional ``args`` (float64 arrays, scalars or None) and ``kwargs``."""
+    """One op invocation: positional ``args`` (float64 arrays, int64 index arrays, scalars or None) and ``kwargs``."""
 
     args: tuple
     kwargs: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         def enc(a):
+            if isinstance(a, np.ndarray) and a.dtype.kind in "iu":  # an index array stays integer
+                return {"array": a.ravel().tolist(), "shape": list(a.shape), "dtype": str(a.dtype)}
             if isinstance(a, np.ndarray):
                 return {"array": [None if not math.isfinite(v) else v for v in a.ravel().tolist()],
                         "shape": list(a.shape), "special": _specials(a)}
@@ -44,6 +46,8 @@ class Case:
     @staticmethod
     def from_json(text: str) -> Case:
         def dec(v):
+            if isinstance(v, dict) and "dtype" in v:
+                return np.array(v["array"], dtype=v["dtype"]).reshape(v["shape"])
             if isinstance(v, dict) and "array" in v:
                 flat = np.array([np.nan if x is None else x for x in v["array"]], dtype=np.float64)
                 for i, s in v.get("special", {}).items():
@@ -59,8 +63,9 @@ class Case:
         return Case(tuple(dec(a) for a in obj["args"]), {k: dec(v) for k, v in obj["kwargs"].items()})
 
     def rounded(self, dtype: str) -> Case:
-        """The same case with every array rounded to ``dtype`` (kept as float64)."""
-        args = tuple(round_to_dtype(a, dtype) if isinstance(a, np.ndarray) else a for a in self.args)
+        """The same case with every float array rounded to ``dtype`` (kept as float64); index arrays unchanged."""
+        args = tuple(round_to_dtype(a, dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                     for a in self.args)
         return Case(args, dict(self.kwargs))
 
     def __repr__(self) -> str:
@@ -209,3 +214,49 @@ def cotangent(shape, dtype: str, seed: int) -> np.ndarray:
     if g.size > 1 and np.ptp(g) == 0:  # cannot happen with a normal draw, but never compare 0 with 0
         g.flat[0] += 1.0
     return round_to_dtype(g, dtype)
+
+
+# ------------------------------------------------------------------ the lecture's two generalizations of conv
+@st.composite
+def locally_connected_cases(draw, dtype: str):
+    """x (N, C_in, *n), one kernel per 'valid' output position, optional per-position bias, stride 1-2."""
+    nd = draw(st.integers(1, 3))
+    limit = {1: 7, 2: 5, 3: 4}[nd]
+    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    sizes = tuple(draw(st.integers(k, limit)) for k in ks)
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    out = tuple((s - k) // st_ + 1 for s, k, st_ in zip(sizes, ks, stride, strict=True))
+    x = draw(arrays((n, cin, *sizes), dtype))
+    w = draw(arrays((*out, cout, cin, *ks), dtype))
+    b = draw(st.none() | arrays((cout, *out), dtype))
+    return Case((x, w, b), {"stride": stride})
+
+
+GRAPH_KINDS = ("random", "no_edges", "single_node", "duplicate_edges", "isolated_node")
+
+
+@st.composite
+def graph_edges(draw, kind: str | None = None):
+    """(V, edges): an int64 (E, 2) array of (source, target) rows; ``kind`` forces the corner cases
+    (a graph without edges, V = 1, duplicate rows, a node no row touches)."""
+    kind = kind or draw(st.sampled_from(GRAPH_KINDS))
+    v = 1 if kind == "single_node" else draw(st.integers(2 if kind == "isolated_node" else 1, 6))
+    touched = v - 1 if kind == "isolated_node" else v  # node v - 1 stays isolated
+    pairs = [] if kind == "no_edges" else draw(st.lists(
+        st.tuples(st.integers(0, touched - 1), st.integers(0, touched - 1)),
+        min_size=1 if kind == "duplicate_edges" else 0, max_size=10))
+    if kind == "duplicate_edges":
+        pairs = pairs + draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
+    return v, np.array(pairs, dtype=np.int64).reshape(len(pairs), 2)
+
+
+@st.composite
+def graph_conv_cases(draw, dtype: str):
+    v, edges = draw(graph_edges())
+    fin, fout = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    x = draw(arrays((v, fin), dtype))
+    w = draw(arrays((fout, fin), dtype))
+    b = draw(st.none() | arrays((fout,), dtype))
+    kwargs = {"normalize": draw(st.sampled_from(validate.GRAPH_NORMALIZATIONS)), "self_loops": draw(st.booleans())}
+    return Case((x, edges, w, b), kwargs)

@@ -1,9 +1,11 @@
-"""The op table: the ONLY place where an op joins the conformance suite.
+"""The op table: what JUDGING an op needs, on top of spec's catalogue (``spec.catalogue``).
 
-One :class:`OpRecord` per op holds its case strategy, which arguments are differentiable, the
-reduction length and magnitude that the tolerance policy (``tolerance.py``) needs, its
-tolerance constant, its realistic-size cases, and flags. Everything else is generic: the check
-helpers in ``checks.py`` read this table.
+spec's catalogue says what an op is (name, reference, VJP, validator, the role of every argument);
+one :class:`OpRecord` per op adds only what the suite needs to judge a backend: its case strategy,
+the reduction length and magnitude the tolerance policy (``tolerance.py``) needs, its tolerance
+constant, its realistic-size cases and flags.  Which arguments are differentiable (and so the VJP's
+arity) and how many outputs the forward has come from the catalogue.  Everything else is generic:
+the check helpers in ``checks.py`` read this table.
 
 A magnitude function receives ``ops`` (spec, or a float64 oracle backend seen through
 ``NumpyView``) and returns, per output, the sum of absolute values of the terms that make up
@@ -18,7 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spec import catalogue
+from spec.opspec import OpSpec
+
 from . import hypothesis_helpers as hh
+from .dtype_helpers import arg_dtype
 from .hypothesis_helpers import Case
 
 
@@ -135,8 +141,43 @@ def _conv_vjp_k(case):
     return tuple(ks)
 
 
-def _has_bias(case) -> int:
-    return int(len(case.args) > 2 and case.args[2] is not None)
+def _has_bias(case, at: int = 2) -> int:
+    return int(len(case.args) > at and case.args[at] is not None)
+
+
+def _lc_k(case):
+    x, w = case.args[0], case.args[1]
+    return int(np.prod(w.shape[x.ndim - 1:])) + _has_bias(case)  # C_in * prod(k) products, then the bias
+
+
+def _lc_vjp_k(case):
+    x, w = case.args[0], case.args[1]
+    nd = x.ndim - 2
+    # gx: at most C_out * prod(k) products per input element; gw and gb: one per sample.
+    ks = [int(w.shape[nd] * np.prod(w.shape[nd + 2:])), x.shape[0]] + ([x.shape[0]] if _has_bias(case) else [])
+    return tuple(ks)
+
+
+def _graph_rows(case):
+    """(sources, targets) of every aggregated row, self loops included."""
+    x, edges = case.args[0], case.args[1]
+    loops = np.arange(x.shape[0] if case.kwargs.get("self_loops", True) else 0)
+    return np.concatenate([edges[:, 0], loops]), np.concatenate([edges[:, 1], loops])
+
+
+def _graph_k(case):
+    x, w = case.args[0], case.args[2]
+    _, targets = _graph_rows(case)
+    in_rows = int(np.bincount(targets, minlength=x.shape[0]).max()) if targets.size else 0
+    return in_rows * w.shape[1] + _has_bias(case, 3)
+
+
+def _graph_vjp_k(case):
+    x, w = case.args[0], case.args[2]
+    sources, _ = _graph_rows(case)
+    out_rows = int(np.bincount(sources, minlength=x.shape[0]).max()) if sources.size else 0
+    ks = [out_rows * w.shape[0], max(sources.size, 1)] + ([x.shape[0]] if _has_bias(case, 3) else [])
+    return tuple(ks)
 
 
 def _dense_k(case):
@@ -169,23 +210,40 @@ def _bn_k(case):
     return x.size // max(x.shape[1], 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpRecord:
     name: str
+    """The op's name in spec's catalogue (and every backend's method name)."""
     cases: Callable[[str], object]
-    """dtype name -> hypothesis strategy of :class:`Case` (small tier)."""
+    """dtype name -> hypothesis strategy of :class:`Case` (small tier); values representable in dtype."""
     magnitude: Callable
+    """``magnitude(ops, case)`` -> per forward output, the sum of |terms| of each element (tolerance ``m``)."""
     reduction: Callable[[Case], int]
-    diff_args: tuple[int, ...] = ()
-    """Positions of the differentiable arguments, in the order the VJP returns their gradients."""
+    """``reduction(case)`` -> K, the number of rounded terms per forward output element (tolerance ``K``)."""
     vjp_magnitude: Callable | None = None
+    """``vjp_magnitude(ops, case, g)`` -> ``m`` per gradient; None for ops without a VJP."""
     vjp_reduction: Callable[[Case], tuple[int, ...]] | None = None
+    """``vjp_reduction(case)`` -> K per gradient, in VJP order."""
     c: float = 2.0
     """Tolerance constant of the bound (tolerance.py)."""
     realistic: Callable[[np.random.Generator], list[tuple[str, Case]]] | None = None
+    """``realistic(rng)`` -> labelled realistic-size cases (realistic tier, benchmarks); None: none."""
     flags: frozenset = field(default_factory=frozenset)
     """'tie_free': gradient checks draw inputs without ties. Exactness is data of its own: EXACT_WHEN below."""
-    n_outputs: int = 1
+
+    @property
+    def op(self) -> OpSpec:
+        """spec's catalogue entry of this op."""
+        return catalogue.BY_NAME[self.name]
+
+    @property
+    def diff_args(self) -> tuple[int, ...]:
+        """Positions of the differentiable arguments, in the order the VJP returns their gradients."""
+        return self.op.diff_args
+
+    @property
+    def n_outputs(self) -> int:
+        return self.op.n_outputs
 
     @property
     def has_vjp(self) -> bool:
@@ -234,39 +292,68 @@ def _realistic_dropout(rng):
     return [("dropout (32, 64, 32, 32)", Case((x, mask), {"keep_prob": 0.8, "scaling": "inverted", "training": True}))]
 
 
+def _realistic_lc(rng):
+    # A 2-D locally connected layer of real size: 30 x 30 positions, each with its own 16 x 16 x 3 x 3 kernel.
+    x, w = _normal(rng, (16, 16, 32, 32)), _normal(rng, (30, 30, 16, 16, 3, 3), 0.1)
+    return [("locally_connected2d N=16 C=16->16 32x32 k3", Case((x, w, _normal(rng, (16, 30, 30))), {"stride": 1}))]
+
+
+def _realistic_graph(rng):
+    # 10^4 nodes, 10^5 random directed edges (duplicates and isolated nodes arise as they come), GCN rule.
+    v, e = 10_000, 100_000
+    edges = rng.integers(0, v, size=(e, 2), dtype=np.int64)
+    x, w, b = _normal(rng, (v, 32)), _normal(rng, (16, 32), 0.2), _normal(rng, (16,))
+    return [("graph_conv V=1e4 E=1e5 F=32->16 symmetric", Case((x, edges, w, b),
+                                                              {"normalize": "symmetric", "self_loops": True}))]
+
+
 OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
-    OpRecord("conv", hh.conv_cases, _linear_fwd("conv"), _conv_k, (0, 1, 2), _linear_vjp("conv"), _conv_vjp_k,
-             realistic=_realistic_conv),
-    OpRecord("dense", hh.dense_cases, _linear_fwd("dense"), _dense_k, (0, 1, 2),
-             _linear_vjp("dense"),
-             lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]), realistic=_realistic_dense),
-    OpRecord("relu", lambda d: hh.elementwise_cases(d, avoid_zero=True), _exact_fwd("relu"), lambda c: 1, (0,),
-             _routing_vjp("relu"), _same_k_vjp(1), realistic=_realistic_big("relu")),
+    OpRecord(name="conv", cases=hh.conv_cases, magnitude=_linear_fwd("conv"), reduction=_conv_k,
+             vjp_magnitude=_linear_vjp("conv"), vjp_reduction=_conv_vjp_k, realistic=_realistic_conv),
+    OpRecord(name="dense", cases=hh.dense_cases, magnitude=_linear_fwd("dense"), reduction=_dense_k,
+             vjp_magnitude=_linear_vjp("dense"),
+             vjp_reduction=lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]),
+             realistic=_realistic_dense),
+    OpRecord(name="locally_connected", cases=hh.locally_connected_cases, magnitude=_linear_fwd("locally_connected"),
+             reduction=_lc_k, vjp_magnitude=_linear_vjp("locally_connected"), vjp_reduction=_lc_vjp_k,
+             realistic=_realistic_lc),
+    # The coefficient deg[s]^-1/2 deg[t]^-1/2 (or 1/deg[t]) adds up to four roundings to every term (two
+    # inverse square roots, their product, the product with the term): C = 6 covers them on short sums.
+    OpRecord(name="graph_conv", cases=hh.graph_conv_cases, magnitude=_linear_fwd("graph_conv"), reduction=_graph_k,
+             vjp_magnitude=_linear_vjp("graph_conv"), vjp_reduction=_graph_vjp_k, c=6.0,
+             realistic=_realistic_graph),
+    OpRecord(name="relu", cases=lambda d: hh.elementwise_cases(d, avoid_zero=True), magnitude=_exact_fwd("relu"),
+             reduction=lambda c: 1, vjp_magnitude=_routing_vjp("relu"), vjp_reduction=_same_k_vjp(1),
+             realistic=_realistic_big("relu")),
     # A few ulps of libm for exp/tanh on top of the basic roundings.
-    OpRecord("sigmoid", hh.elementwise_cases, _exact_fwd("sigmoid"), lambda c: 1, (0,), _sigmoid_vjp_mag,
-             _same_k_vjp(1), c=8.0, realistic=_realistic_big("sigmoid")),
-    OpRecord("tanh", hh.elementwise_cases, _exact_fwd("tanh"), lambda c: 1, (0,), _tanh_vjp_mag,
-             _same_k_vjp(1), c=8.0, realistic=_realistic_big("tanh")),
-    OpRecord("max_pool", lambda d: hh.pool_cases(d, unique=True), _exact_fwd("max_pool"), lambda c: 1, (0,),
-             _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"tie_free"}),
-             realistic=_realistic_big("max_pool", {"size": 2})),
+    OpRecord(name="sigmoid", cases=hh.elementwise_cases, magnitude=_exact_fwd("sigmoid"), reduction=lambda c: 1,
+             vjp_magnitude=_sigmoid_vjp_mag, vjp_reduction=_same_k_vjp(1), c=8.0,
+             realistic=_realistic_big("sigmoid")),
+    OpRecord(name="tanh", cases=hh.elementwise_cases, magnitude=_exact_fwd("tanh"), reduction=lambda c: 1,
+             vjp_magnitude=_tanh_vjp_mag, vjp_reduction=_same_k_vjp(1), c=8.0, realistic=_realistic_big("tanh")),
+    OpRecord(name="max_pool", cases=lambda d: hh.pool_cases(d, unique=True), magnitude=_exact_fwd("max_pool"),
+             reduction=lambda c: 1, vjp_magnitude=_routing_vjp("max_pool"), vjp_reduction=lambda c: (_overlap(c),),
+             flags=frozenset({"tie_free"}), realistic=_realistic_big("max_pool", {"size": 2})),
     # The mean adds up to two roundings to its K-term sum: the division, or the rounded 1/K and the product.
-    OpRecord("avg_pool", lambda d: hh.pool_cases(d, unique=False), _linear_fwd("avg_pool"), _pool_window, (0,),
-             _linear_vjp("avg_pool"), lambda c: (_overlap(c),), c=3.0,
-             realistic=_realistic_big("avg_pool", {"size": 2})),
-    OpRecord("upsample", hh.upsample_cases, _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
-             _upsample_k, realistic=_realistic_big("upsample", {"factor": 2})),
+    OpRecord(name="avg_pool", cases=lambda d: hh.pool_cases(d, unique=False), magnitude=_linear_fwd("avg_pool"),
+             reduction=_pool_window, vjp_magnitude=_linear_vjp("avg_pool"), vjp_reduction=lambda c: (_overlap(c),),
+             c=3.0, realistic=_realistic_big("avg_pool", {"size": 2})),
+    OpRecord(name="upsample", cases=hh.upsample_cases, magnitude=_exact_fwd("upsample"), reduction=lambda c: 1,
+             vjp_magnitude=_linear_vjp("upsample"), vjp_reduction=_upsample_k,
+             realistic=_realistic_big("upsample", {"factor": 2})),
     # Inverted dropout rounds three times: keep_prob to the dtype, 1/keep_prob (or the division) and the
     # product; the plain bound's C=2 covers only two.
-    OpRecord("dropout", hh.dropout_cases, _linear_fwd("dropout"), lambda c: 1, (0,), _linear_vjp("dropout"),
-             _same_k_vjp(1), c=3.0, realistic=_realistic_dropout),
-    OpRecord("batch_norm", hh.batch_norm_cases, _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,
-             lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
+    OpRecord(name="dropout", cases=hh.dropout_cases, magnitude=_linear_fwd("dropout"), reduction=lambda c: 1,
+             vjp_magnitude=_linear_vjp("dropout"), vjp_reduction=_same_k_vjp(1), c=3.0,
+             realistic=_realistic_dropout),
+    OpRecord(name="batch_norm", cases=hh.batch_norm_cases, magnitude=_bn_fwd_mag, reduction=_bn_k,
+             vjp_magnitude=_bn_vjp_mag, vjp_reduction=lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
     # Evaluation-mode batch norm rounds six times per element (x - mean, var + eps, sqrt, divide, scale,
     # shift) with no reduction to average them out: C = 6.
-    OpRecord("batch_norm_eval", hh.batch_norm_eval_cases, _bn_eval_fwd_mag, lambda c: 1, (0, 1, 2),
-             _bn_eval_vjp_mag, lambda c: (1, _bn_k(c), _bn_k(c)), c=6.0),
-    OpRecord("running_stats", hh.running_stats_cases, _running_mag, _bn_k, c=4.0, n_outputs=2),
+    OpRecord(name="batch_norm_eval", cases=hh.batch_norm_eval_cases, magnitude=_bn_eval_fwd_mag,
+             reduction=lambda c: 1, vjp_magnitude=_bn_eval_vjp_mag, vjp_reduction=lambda c: (1, _bn_k(c), _bn_k(c)),
+             c=6.0),
+    OpRecord(name="running_stats", cases=hh.running_stats_cases, magnitude=_running_mag, reduction=_bn_k, c=4.0),
 ]}
 
 
@@ -299,7 +386,8 @@ class NumpyView:
         fn = getattr(self.backend, name)
 
         def call(*args, **kwargs):
-            native = [self.backend.asarray(a, self.dtype) if isinstance(a, np.ndarray) else a for a in args]
+            native = [self.backend.asarray(a, arg_dtype(a, self.dtype)) if isinstance(a, np.ndarray) else a
+                      for a in args]
             out = fn(*native, **kwargs)
             if isinstance(out, tuple):
                 return tuple(np.asarray(self.backend.to_numpy(o), dtype=np.float64) for o in out)

@@ -16,6 +16,8 @@ import numpy as np
 
 from impls.base import NotImplementedOp
 
+from .dtype_helpers import arg_dtype
+
 EXAMPLE_TIMEOUT_S = 60.0
 """Per-call time limit; changed by ``--example-timeout``."""
 
@@ -81,7 +83,7 @@ def describe_call(backend_name: str, opname: str, args, kwargs) -> str:
 
 
 def to_native(backend, args, dtype: str):
-    return [backend.asarray(a, dtype) if isinstance(a, np.ndarray) else a for a in args]
+    return [backend.asarray(a, arg_dtype(a, dtype)) if isinstance(a, np.ndarray) else a for a in args]
 
 
 def snapshot(backend, native_args):

@@ -123,6 +123,7 @@ def spec_sections() -> dict:
                          "printed": plain(getattr(ex, "printed", None)), "note": getattr(ex, "note", ""),
                          "outputs": {}})
     return {
+        "ops": list(spec.catalogue.OP_NAMES),  # spec's catalogue order: the report's op order
         "worked_examples": examples,
         "errata": [dataclasses.asdict(e) for e in getattr(spec, "ERRATA", [])],
         "decisions": [dataclasses.asdict(d) for d in getattr(spec, "DECISIONS", [])],
@@ -183,7 +184,8 @@ class ResultsWriter:
             try:
                 self._spec = spec_sections()
             except Exception as exc:
-                self._spec = {"worked_examples": [], "errata": [], "decisions": [], "spec_error": repr(exc)}
+                self._spec = {"worked_examples": [], "errata": [], "decisions": [], "ops": [],
+                              "spec_error": repr(exc)}
         return dict(self._spec, worked_examples=[dict(ex, outputs={}) for ex in self._spec["worked_examples"]])
 
     def _benchmarks(self):

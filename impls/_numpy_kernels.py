@@ -389,3 +389,55 @@ def bn_affine(x3, mu, a, c, g3=None, ga=None):
             ob += np.multiply(g3[n0:n1, c0:c1], ga[c0:c1], out=buf[:n1 - n0, :c1 - c0])
         ob += c[c0:c1]
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# locally connected layer and graph convolution
+
+
+def lc_windows(x, ks, stride, out):
+    """The 'valid' windows of x as a (P, N, C_in * prod(k)) array, P = prod(out) (one copy, like im2col)."""
+    nd = x.ndim - 2
+    win = np.lib.stride_tricks.sliding_window_view(x, ks, axis=tuple(range(2, 2 + nd)))
+    win = win[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]  # (N, C, *out, *k)
+    n, c = x.shape[:2]
+    order = (*range(2, 2 + nd), 0, 1, *range(2 + nd, 2 + 2 * nd))
+    return np.ascontiguousarray(win.transpose(order)).reshape(math.prod(out), n, c * math.prod(ks))
+
+
+def lc_scatter_windows(gwin, xshape, ks, stride, out):
+    """Adjoint of :func:`lc_windows`: add (P, N, C*prod(k)) window gradients back onto x; loops over taps."""
+    nd = len(xshape) - 2
+    n, c = xshape[:2]
+    g = gwin.reshape(*out, n, c, *ks).transpose(nd, nd + 1, *range(nd), *range(nd + 2, 2 * nd + 2))
+    gx = np.zeros(xshape, dtype=gwin.dtype)
+    for tap in itertools.product(*(range(k) for k in ks)):
+        dst = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out, strict=True))
+        gx[(slice(None), slice(None), *dst)] += g[(Ellipsis, *tap)]
+    return gx
+
+
+def graph_coefficients(src, dst, n_nodes: int, normalize: str, dtype) -> np.ndarray:
+    """One coefficient per row (spec.graph): deg = in-degree, zero degree -> coefficient 0."""
+    deg = np.bincount(dst, minlength=n_nodes).astype(dtype)
+    if normalize == "none":
+        return np.ones(src.shape, dtype=dtype)
+    with np.errstate(divide="ignore"):
+        if normalize == "mean":
+            return (dtype.type(1) / deg)[dst]
+        inv = np.where(deg > 0, dtype.type(1) / np.sqrt(deg), dtype.type(0)).astype(dtype)
+    return inv[src] * inv[dst]
+
+
+def graph_rows(edges, n_nodes: int, self_loops: bool):
+    edges = np.asarray(edges, dtype=np.int64)
+    loops = np.arange(n_nodes if self_loops else 0, dtype=np.int64)
+    return np.concatenate([edges[:, 0], loops]), np.concatenate([edges[:, 1], loops])
+
+
+def scatter_rows(index, values, n_rows: int, dtype) -> np.ndarray:
+    """``out[index[r]] += values[r]`` for (R, F) values in ONE np.bincount over (row, feature) pairs
+    (np.add.at is ~10x slower); bincount accumulates in float64, then rounds once to ``dtype``."""
+    f = values.shape[1]
+    flat = (index[:, None] * f + np.arange(f)).ravel()
+    return np.bincount(flat, weights=values.ravel(), minlength=n_rows * f).reshape(n_rows, f).astype(dtype)

@@ -12,6 +12,8 @@ A backend is an object with
 * the ops of the spec table, as methods with spec's names and signatures (``conv``,
   ``conv_vjp``, ``max_pool``...), taking and returning native arrays.  A ``*_vjp`` returns a tuple
   with one gradient per differentiable positional argument that was given (not ``None``).
+  An integer index argument (graph_conv's ``edges``) arrives as ``asarray(a, INDEX_DTYPE)``
+  (``"int64"``): a backend's ``asarray`` must accept that dtype name besides its float ``dtypes``.
 
 An op the backend does not define is reported "not implemented"; :class:`Backend` makes every
 op raise :class:`NotImplementedOp` by default, so a partial backend still imports and collects.
@@ -25,16 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OPS = (
-    "conv", "dense", "relu", "sigmoid", "tanh", "max_pool", "avg_pool", "upsample",
-    "dropout", "batch_norm", "batch_norm_eval",
-)
+from spec.catalogue import CATALOGUE, FUNCTION_NAMES
+
+OPS = tuple(op.name for op in CATALOGUE if op.vjp is not None)
 """Differentiable ops: each has ``op`` and ``op_vjp``."""
 
-PLAIN_OPS = ("dropout_mask", "running_stats")
+PLAIN_OPS = tuple(op.name for op in CATALOGUE if op.vjp is None)
 """Ops without a gradient."""
 
-ALL_OP_NAMES = tuple(n for op in OPS for n in (op, op + "_vjp")) + PLAIN_OPS
+ALL_OP_NAMES = FUNCTION_NAMES
+"""Every method of a complete backend, in catalogue order (each op, then its VJP)."""
 
 
 class NotImplementedOp(NotImplementedError):

@@ -290,3 +290,58 @@ class NumpyBackend(Backend):
         new_mean = (1 - momentum) * rm + momentum * mean
         new_var = (1 - momentum) * rv + momentum * (m2 / (total - 1))
         return new_mean.astype(dt), new_var.astype(dt)
+
+    # ------------------------------------------------------------------ locally connected, graph conv
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        """One batched GEMM over positions: (P, N, C*K) windows times (P, C*K, C_out) kernels."""
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        dt = _dt(x)
+        x, w = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt)
+        nd, p = x.ndim - 2, math.prod(out)
+        win = K.lc_windows(x, w.shape[nd + 2:], stride, out)
+        y = np.matmul(win, w.reshape(p, w.shape[nd], -1).transpose(0, 2, 1))  # (P, N, C_out)
+        y = np.moveaxis(y.reshape(*out, x.shape[0], w.shape[nd]), (nd, nd + 1), (0, 1))
+        y = np.ascontiguousarray(y)
+        if b is not None:
+            y += np.asarray(b, dtype=dt)
+        return y
+
+    def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        nd = x.ndim - 2
+        validate.check_cotangent(g, (x.shape[0], w.shape[nd], *out))
+        dt = _dt(x)
+        x, w, g = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt), np.asarray(g, dtype=dt)
+        p, ks = math.prod(out), w.shape[nd + 2:]
+        win = K.lc_windows(x, ks, stride, out)
+        gp = np.moveaxis(g, (0, 1), (nd, nd + 1)).reshape(p, x.shape[0], w.shape[nd])  # (P, N, C_out)
+        w3 = w.reshape(p, w.shape[nd], -1)
+        gx = K.lc_scatter_windows(np.matmul(gp, w3), x.shape, ks, stride, out)
+        gw = np.matmul(gp.transpose(0, 2, 1), win).reshape(w.shape)
+        return (gx, gw) if b is None else (gx, gw, g.sum(axis=0))
+
+    def _graph(self, x, edges, normalize, self_loops):
+        dt = _dt(x)
+        src, dst = K.graph_rows(edges, x.shape[0], self_loops)
+        return dt, src, dst, K.graph_coefficients(src, dst, x.shape[0], normalize, dt)
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        """y = (A x) w^T + b, A x aggregated by one bincount over rows (only sources of rows are read)."""
+        validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        dt, src, dst, coef = self._graph(x, edges, normalize, self_loops)
+        x, w = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt)
+        ax = K.scatter_rows(dst, coef[:, None] * x[src], x.shape[0], dt)
+        y = ax @ w.T
+        if b is not None:
+            y += np.asarray(b, dtype=dt)
+        return y
+
+    def graph_conv_vjp(self, g, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        n = validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        validate.check_cotangent(g, (n, w.shape[0]))
+        dt, src, dst, coef = self._graph(x, edges, normalize, self_loops)
+        x, w, g = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt), np.asarray(g, dtype=dt)
+        ax = K.scatter_rows(dst, coef[:, None] * x[src], x.shape[0], dt)
+        gx = K.scatter_rows(src, coef[:, None] * (g @ w)[dst], x.shape[0], dt)
+        gw = g.T @ ax
+        return (gx, gw) if b is None else (gx, gw, g.sum(axis=0))

@@ -51,6 +51,7 @@ import numpy as np
 import scipy
 import scipy.linalg.blas as sblas
 import scipy.ndimage as ndi
+import scipy.sparse as sparse
 import scipy.special as sspecial
 import scipy.stats as sstats
 
@@ -392,3 +393,94 @@ class ScipyBackend(Backend):
         new_mean = (1 - m) * np.asarray(running_mean, np.float64) + m * mu
         new_var = (1 - m) * np.asarray(running_var, np.float64) + m * var_unbiased
         return new_mean.astype(dt), new_var.astype(dt)
+
+    # ------------------------------------------------------------------ locally connected, graph conv
+    @staticmethod
+    def _lc_index(xshape, wshape, stride, out):
+        """Row and column of every weight in the layer's sparse (C_out*P, C_in*prod(n)) matrix, in w's order.
+
+        Row ``o*P + p`` holds position p's kernel for output channel o on its window; no two weights share
+        an entry, so the matrix is exactly w scattered (no summation).
+        """
+        nd = len(xshape) - 2
+        c_in, sizes, ks = xshape[1], xshape[2:], wshape[nd + 2:]
+        c_out, p = wshape[nd], int(np.prod(out))
+        pos = np.indices(out).reshape(nd, p)
+        taps = np.indices(ks).reshape(nd, -1)
+        coords = pos[:, :, None] * np.asarray(stride)[:, None, None] + taps[:, None, :]  # (nd, P, K)
+        spatial = np.ravel_multi_index(tuple(coords), sizes)  # (P, K)
+        cols = np.arange(c_in)[None, :, None] * int(np.prod(sizes)) + spatial[:, None, :]  # (P, C_in, K)
+        full = (p, c_out, c_in, spatial.shape[1])
+        rows = np.broadcast_to(np.arange(c_out)[None, :, None, None] * p + np.arange(p)[:, None, None, None], full)
+        return rows.ravel(), np.broadcast_to(cols[:, None], full).ravel(), (c_out * p, c_in * int(np.prod(sizes)))
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        """scipy.sparse: the layer is one sparse matrix M applied to every sample, y = x_flat M^T."""
+        stride, out = V.check_locally_connected(x, w, b, stride=stride)
+        dt = _dt(x)
+        x, w = np.asarray(x, dt), np.asarray(w, dt)
+        rows, cols, shape = self._lc_index(x.shape, w.shape, stride, out)
+        m = sparse.csr_matrix((w.ravel(), (rows, cols)), shape=shape)
+        y = np.asarray(m @ x.reshape(x.shape[0], shape[1]).T, dtype=dt).T.reshape(x.shape[0], w.shape[x.ndim - 2], *out)
+        if b is not None:
+            y = y + np.asarray(b, dt)
+        return np.ascontiguousarray(y)
+
+    def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
+        """gx = M^T g (sparse); gw = g x^T sampled on M's pattern, in chunks of entries."""
+        stride, out = V.check_locally_connected(x, w, b, stride=stride)
+        V.check_cotangent(g, (x.shape[0], w.shape[x.ndim - 2], *out))
+        dt = _dt(x)
+        x, w, g = np.asarray(x, dt), np.asarray(w, dt), np.asarray(g, dt)
+        rows, cols, shape = self._lc_index(x.shape, w.shape, stride, out)
+        m = sparse.csr_matrix((w.ravel(), (rows, cols)), shape=shape)
+        g2, x2 = g.reshape(g.shape[0], shape[0]), x.reshape(x.shape[0], shape[1])
+        gx = np.asarray(m.T @ g2.T, dtype=dt).T.reshape(x.shape)
+        gw = np.empty(rows.size, dtype=dt)
+        step = max(1, (1 << 22) // max(1, x.shape[0]))  # about 4M gathered products at a time
+        for lo in range(0, rows.size, step):
+            r, c = rows[lo:lo + step], cols[lo:lo + step]
+            gw[lo:lo + step] = np.einsum("ie,ie->e", g2[:, r], x2[:, c])
+        gw = gw.reshape(w.shape)
+        return (gx, gw) if b is None else (gx, gw, g.sum(axis=0))
+
+    @staticmethod
+    def _graph_matrix(edges, n, normalize, self_loops, dt):
+        """The aggregation as a sparse (V, V) matrix A[t, s] = sum of the coefficients of rows (s, t).
+
+        Zero coefficients stay stored entries, so a NaN at a source with coefficient 0 still reaches its
+        target (0 * NaN), exactly as in spec's loop.
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        loops = np.arange(n if self_loops else 0)
+        src, dst = np.concatenate([edges[:, 0], loops]), np.concatenate([edges[:, 1], loops])
+        deg = np.bincount(dst, minlength=n).astype(np.float64)
+        if normalize == "none":
+            coef = np.ones(src.size)
+        elif normalize == "mean":
+            coef = 1.0 / deg[dst]
+        else:
+            inv = np.zeros(n)
+            np.divide(1.0, np.sqrt(deg), out=inv, where=deg > 0)
+            coef = inv[src] * inv[dst]
+        return sparse.csr_matrix((coef.astype(dt), (dst, src)), shape=(n, n))
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        """scipy.sparse: y = (A x) w^T + b with A the normalised (V, V) aggregation matrix."""
+        n = V.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        dt = _dt(x)
+        x, w = np.asarray(x, dt), np.asarray(w, dt)
+        a = self._graph_matrix(edges, n, normalize, self_loops, dt)
+        y = np.asarray(a @ x, dtype=dt) @ w.T
+        return y if b is None else y + np.asarray(b, dt)
+
+    def graph_conv_vjp(self, g, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        """gx = A^T (g w), gw = g^T (A x), gb = sum of g."""
+        n = V.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        V.check_cotangent(g, (n, w.shape[0]))
+        dt = _dt(x)
+        x, w, g = np.asarray(x, dt), np.asarray(w, dt), np.asarray(g, dt)
+        a = self._graph_matrix(edges, n, normalize, self_loops, dt)
+        gx = np.asarray(a.T @ (g @ w), dtype=dt)
+        gw = g.T @ np.asarray(a @ x, dtype=dt)
+        return (gx, gw) if b is None else (gx, gw, g.sum(axis=0))

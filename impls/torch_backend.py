@@ -43,6 +43,8 @@ bad arguments raise spec's ValueErrors. Outputs never share memory with an input
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import platform
 import warnings
@@ -50,6 +52,7 @@ import warnings
 import numpy as np
 
 from spec import validate
+from spec.catalogue import INDEX_DTYPE
 
 from .base import Backend, ExpectedDeviation, Unavailable
 
@@ -121,6 +124,8 @@ class TorchBackend(Backend):
 
     # ------------------------------------------------------------------ plumbing
     def asarray(self, a, dtype: str):
+        if dtype == INDEX_DTYPE:  # an integer index array (graph edges) keeps its integer dtype
+            return self._torch.from_numpy(np.array(a, dtype=np.int64, copy=True)).to(self._dev)
         if dtype not in self.dtypes:
             raise ValueError(f"dtype={dtype!r}: backend {self.name!r} supports {self.dtypes}")
         torch = self._torch
@@ -446,6 +451,81 @@ class TorchBackend(Backend):
         with self._torch.no_grad():  # updates the CLONES in place: torch's momentum, unbiased running_var
             self._F.batch_norm(x.detach(), new_mean, new_var, None, None, training=True, momentum=momentum)
         return new_mean, new_var
+
+    # ------------------------------------------------------------------ locally connected, graph conv
+    @staticmethod
+    def _lc_windows(x, ks, stride):
+        """Tensor.unfold per spatial axis, then positions first: the windows as a (P, N, C_in*prod(k)) copy."""
+        nd = len(ks)
+        for a in range(nd):
+            x = x.unfold(2 + a, ks[a], stride[a])  # (N, C, *out, *k)
+        order = (*range(2, 2 + nd), 0, 1, *range(2 + nd, 2 + 2 * nd))
+        return x.permute(order).reshape(math.prod(x.shape[2:2 + nd]), x.shape[0], x.shape[1] * math.prod(ks))
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        """One bmm batched over positions: (P, N, C*K) windows times (P, C*K, C_out) kernels."""
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        nd = x.ndim - 2
+        with self._torch.no_grad():
+            win = self._lc_windows(x, tuple(w.shape[nd + 2:]), stride)
+            # contiguous operands: bmm on transposed views of many small matrices took seconds
+            y = self._torch.bmm(win, w.reshape(win.shape[0], w.shape[nd], -1).transpose(1, 2).contiguous())
+            y = y.reshape(*out, x.shape[0], w.shape[nd]).permute(nd, nd + 1, *range(nd)).contiguous()
+            return y if b is None else y + b
+
+    def locally_connected_vjp(self, g, x, w, b=None, *, stride=1):
+        """Hand-written: two bmm over positions, then one strided add per kernel tap (einsum and autograd
+        through the unfolds took seconds on the realistic case)."""
+        stride, out = validate.check_locally_connected(x, w, b, stride=stride)
+        nd = x.ndim - 2
+        validate.check_cotangent(g, (x.shape[0], w.shape[nd], *out))
+        torch, ks = self._torch, tuple(w.shape[nd + 2:])
+        n, c, c_out = x.shape[0], x.shape[1], w.shape[nd]
+        with torch.no_grad():
+            g = g.to(x.dtype)
+            win = self._lc_windows(x, ks, stride)
+            gp = g.permute(*range(2, 2 + nd), 0, 1).contiguous().reshape(win.shape[0], n, c_out)  # (P, N, C_out)
+            gw = torch.bmm(gp.transpose(1, 2).contiguous(), win).reshape(w.shape)
+            gwin = torch.bmm(gp, w.reshape(win.shape[0], c_out, -1)).reshape(*out, n, c, *ks)
+            gwin = gwin.permute(nd, nd + 1, *range(nd), *range(nd + 2, 2 * nd + 2))  # (N, C, *out, *k)
+            gx = torch.zeros_like(x)
+            for tap in itertools.product(*(range(k) for k in ks)):
+                dst = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out, strict=True))
+                gx[(slice(None), slice(None), *dst)] += gwin[(Ellipsis, *tap)]
+        return (gx, gw) if b is None else (gx, gw, g.sum(dim=0))
+
+    def _graph_coefficients(self, edges, n, normalize, self_loops, dtype):
+        torch = self._torch
+        loops = torch.arange(n if self_loops else 0, device=edges.device, dtype=torch.int64)
+        src, dst = torch.cat([edges[:, 0], loops]), torch.cat([edges[:, 1], loops])
+        deg = torch.bincount(dst, minlength=n).to(dtype)
+        if normalize == "none":
+            coef = torch.ones(src.shape, dtype=dtype, device=edges.device)
+        elif normalize == "mean":
+            coef = (1 / deg)[dst]
+        else:
+            inv = torch.where(deg > 0, torch.rsqrt(deg), torch.zeros_like(deg))
+            coef = inv[src] * inv[dst]
+        return src, dst, coef
+
+    def _graph(self, x, w, b, rows):
+        """(A x) w^T + b with A x aggregated by index_add_: only sources of rows are read, as in spec."""
+        src, dst, coef = rows
+        ax = self._torch.zeros_like(x).index_add_(0, dst, coef[:, None] * x[src])
+        return self._F.linear(ax, w, b)
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        n = validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        rows = self._graph_coefficients(edges, n, normalize, self_loops, x.dtype)
+        return self._forward(lambda x, w, b: self._graph(x, w, b, rows), x, w, b)
+
+    def graph_conv_vjp(self, g, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        n = validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        validate.check_cotangent(g, (n, w.shape[0]))
+        rows = self._graph_coefficients(edges, n, normalize, self_loops, x.dtype)
+        if b is None:
+            return self._vjp(lambda x, w: self._graph(x, w, None, rows), g, x, w)
+        return self._vjp(lambda x, w, b: self._graph(x, w, b, rows), g, x, w, b)
 
 
 def make_torch_cpu() -> TorchBackend:

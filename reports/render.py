@@ -68,6 +68,7 @@ PROBLEMS = ("fail", "error", "expected_deviation")
 
 OP_ORDER = ["conv", "dense", "relu", "sigmoid", "tanh", "max_pool", "avg_pool", "upsample", "dropout",
             "dropout_mask", "batch_norm", "batch_norm_eval", "running_stats", "composite"]
+# Only for results files older than the "ops" list: a results file carries spec's catalogue order in "ops".
 
 LIMITS = {"message": 2000, "traceback": 12000, "falsifying_example": 4000, "expected": 3000, "actual": 3000,
           "repro": 2000, "reason": 2000, "value": 600, "short": 160}
@@ -317,9 +318,11 @@ def _test_order(r: dict):
     return (r["dtype"], _TIER_ORDER.get(r["tier"], 9), r["tier"], r["check"], r["name"], r["index"])
 
 
-def _order_ops(ops):
-    known = [o for o in OP_ORDER if o in ops]
-    return known + [o for o in ops if o not in OP_ORDER]
+def _order_ops(ops, order=None):
+    """``ops`` in the results file's catalogue order (``results["ops"]``), unknown ones (composite) last."""
+    order = [o for o in order if isinstance(o, str)] if isinstance(order, list) and order else OP_ORDER
+    known = [o for o in order if o in ops]
+    return known + [o for o in ops if o not in order]
 
 
 def _bar_width(ratio) -> float:
@@ -394,7 +397,7 @@ def build_model(results) -> dict:
         b["ncols"] = 1 if b["collapsed"] else len(CHECK_GROUPS)
     collapsed = {b["name"] for b in backends if b["collapsed"]}
     shown = [r for r in rows if r["backend"] not in collapsed] or rows
-    ops = _order_ops(list(dict.fromkeys(r["op"] for r in shown)))
+    ops = _order_ops(list(dict.fromkeys(r["op"] for r in shown)), results.get("ops"))
     cells: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in rows:
         cells[(r["backend"], r["op"], r["group"])].append(r)
@@ -615,7 +618,7 @@ def _performance(results: dict, rows: list[dict]) -> dict:
             cnt[(r["op"], r["backend"])] += 1
     if not tot:
         return {"source": None}
-    ops = _order_ops(list(dict.fromkeys(op for op, _ in tot)))
+    ops = _order_ops(list(dict.fromkeys(op for op, _ in tot)), results.get("ops"))
     bes = list(dict.fromkeys(be for _, be in tot))
     table = [{"op": op, "backend": be, "total_s": tot[(op, be)], "tests": cnt[(op, be)]}
              for op in ops for be in bes if (op, be) in tot]

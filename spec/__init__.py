@@ -7,45 +7,28 @@ is written down once, in the docstring of the module that implements it, and col
 ``DECISIONS``; the lecture's inconsistencies are in ``ERRATA`` (mirrored in ``spec/ERRATA.md``).
 
 A ``*_vjp(g, *args, **params)`` returns a tuple with one gradient per differentiable positional array
-that was given; dropout's mask and batch_norm_eval's running statistics are not differentiable.  A
+that was given; dropout's mask, batch_norm_eval's running statistics and graph_conv's edges are not
+differentiable.  ``spec.catalogue.CATALOGUE`` lists every op with the role of each argument.  A
 cotangent ``g`` whose shape is not the forward output's raises ValueError naming ``g.shape``.
 """
 
 from . import validate
-from .activations import relu, relu_vjp, sigmoid, sigmoid_vjp, tanh, tanh_vjp
 from .bad_inputs import BAD_INPUTS, EXTREME_CASES, BadInput, ExtremeCase
-from .batchnorm import batch_norm, batch_norm_eval, batch_norm_eval_vjp, batch_norm_vjp, running_stats
-from .conv import conv, conv_vjp, dense, dense_vjp
-from .dropout import dropout, dropout_mask, dropout_vjp
+from .catalogue import CATALOGUE, INDEX_DTYPE, Arg, ArgRole, OpSpec
 from .errata import DECISIONS, ERRATA, Decision, Erratum
 from .examples import WORKED_EXAMPLES, WorkedExample
-from .pooling import avg_pool, avg_pool_vjp, max_pool, max_pool_vjp, upsample, upsample_vjp
+
+# Every op and VJP of the catalogue is exported under its contract name (spec.conv, spec.conv_vjp...).
+_FUNCTIONS = {op.name: op.forward for op in CATALOGUE} | {op.vjp_name: op.vjp for op in CATALOGUE if op.vjp}
+globals().update(_FUNCTIONS)
 
 __all__ = [
-    "conv",
-    "conv_vjp",
-    "dense",
-    "dense_vjp",
-    "relu",
-    "relu_vjp",
-    "sigmoid",
-    "sigmoid_vjp",
-    "tanh",
-    "tanh_vjp",
-    "max_pool",
-    "max_pool_vjp",
-    "avg_pool",
-    "avg_pool_vjp",
-    "upsample",
-    "upsample_vjp",
-    "dropout",
-    "dropout_vjp",
-    "dropout_mask",
-    "batch_norm",
-    "batch_norm_vjp",
-    "batch_norm_eval",
-    "batch_norm_eval_vjp",
-    "running_stats",
+    *_FUNCTIONS,
+    "CATALOGUE",
+    "OpSpec",
+    "Arg",
+    "ArgRole",
+    "INDEX_DTYPE",
     "WORKED_EXAMPLES",
     "WorkedExample",
     "ERRATA",

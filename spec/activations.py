@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import validate
+from .opspec import OpSpec, diff
 
 __all__ = ["relu", "relu_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp"]
 
@@ -103,3 +104,9 @@ def tanh_vjp(g, x):
         return gv * (1.0 - t * t)
 
     return (_map2(d, g, x),)
+
+
+CATALOGUE = tuple(
+    OpSpec(name=fn.__name__, forward=fn, vjp=vjp, validator=validate.check_elementwise, args=(diff("x"),))
+    for fn, vjp in ((relu, relu_vjp), (sigmoid, sigmoid_vjp), (tanh, tanh_vjp))
+)

@@ -1,7 +1,7 @@
 """Catalogue of bad inputs (every op must raise ValueError naming ``param``) and of valid extreme inputs.
 
-``BAD_INPUTS``: ``args`` are numpy float64 arrays or plain scalars (a backend converts the arrays
-with its ``asarray``); calling ``op(*args, **kwargs)`` must raise ``ValueError`` whose message
+``BAD_INPUTS``: ``args`` are numpy float64 arrays, int64 index arrays (graph edges) or plain scalars
+(a backend converts the arrays with its ``asarray``); calling ``op(*args, **kwargs)`` must raise ``ValueError`` whose message
 contains ``param`` (the messages come from ``spec.validate``: ``"param=value: why"``).
 
 ``EXTREME_CASES``: VALID inputs at the edges (size-1 axes, kernel as large as the input, 1e30,
@@ -247,4 +247,56 @@ EXTREME_CASES: list[ExtremeCase] = [
         (0, 3, 4),
     ),
     ExtremeCase("batch_norm_eval-empty-batch", "batch_norm_eval", (np.zeros((0, 3, 2)), C3, C3, C3, C3), {}, (0, 3, 2)),
+]
+
+
+# ---------------------------------------------------------------------------- locally_connected, graph_conv
+XLC = _r(2, 3, 5)
+WLC = _r(4, 2, 3, 2, seed=1)  # 4 positions of kernel 2 on n = 5, C 3 -> 2
+XG = _r(4, 3)
+EG = np.array([[0, 1], [1, 2], [3, 0]], dtype=np.int64)
+WG = _r(2, 3, seed=1)
+
+BAD_INPUTS += [
+    BadInput("locally_connected-w-rank", "locally_connected", (XLC, _r(2, 3, 2)), {}, "w.shape"),
+    BadInput("locally_connected-channel-mismatch", "locally_connected", (XLC, _r(4, 2, 2, 2)), {}, "w.shape"),
+    BadInput("locally_connected-positions-mismatch", "locally_connected", (XLC, _r(3, 2, 3, 2)), {}, "w.shape"),
+    BadInput("locally_connected-positions-ignore-stride", "locally_connected", (XLC, WLC), {"stride": 2}, "w.shape"),
+    BadInput("locally_connected-kernel-larger-than-input", "locally_connected", (XLC, _r(1, 2, 3, 6)), {},
+             "w.shape"),
+    BadInput("locally_connected-bias-per-channel-only", "locally_connected", (XLC, WLC, np.zeros(2)), {}, "b.shape"),
+    BadInput("locally_connected-stride-zero", "locally_connected", (XLC, WLC), {"stride": 0}, "stride"),
+    BadInput("locally_connected-x-2d", "locally_connected", (_r(2, 3), WLC), {}, "x.shape"),
+    BadInput("graph_conv-edge-index-equals-V", "graph_conv", (XG, np.array([[0, 4]], dtype=np.int64), WG), {},
+             "edges"),
+    BadInput("graph_conv-edge-index-negative", "graph_conv", (XG, np.array([[-1, 2]], dtype=np.int64), WG), {},
+             "edges"),
+    BadInput("graph_conv-edges-float", "graph_conv", (XG, EG.astype(np.float64), WG), {}, "edges.dtype"),
+    BadInput("graph_conv-edges-three-columns", "graph_conv", (XG, np.zeros((3, 3), dtype=np.int64), WG), {},
+             "edges.shape"),
+    BadInput("graph_conv-edges-1d", "graph_conv", (XG, np.array([0, 1], dtype=np.int64), WG), {}, "edges.shape"),
+    BadInput("graph_conv-x-1d", "graph_conv", (np.ones(4), EG, WG), {}, "x.shape"),
+    BadInput("graph_conv-feature-mismatch", "graph_conv", (XG, EG, _r(2, 4)), {}, "w.shape"),
+    BadInput("graph_conv-bias-shape", "graph_conv", (XG, EG, WG, np.zeros(3)), {}, "b.shape"),
+    BadInput("graph_conv-unknown-normalize", "graph_conv", (XG, EG, WG), {"normalize": "sum"}, "normalize"),
+    BadInput("graph_conv-self-loops-not-bool", "graph_conv", (XG, EG, WG), {"self_loops": 1}, "self_loops"),
+]
+
+EXTREME_CASES += [
+    ExtremeCase("locally_connected-kernel-equals-input", "locally_connected",
+                (_r(1, 2, 3, 3), _r(1, 1, 2, 2, 3, 3, seed=1), np.ones((2, 1, 1))), {}, (1, 2, 1, 1)),
+    ExtremeCase("locally_connected-stride-larger-than-input", "locally_connected", (_r(1, 1, 3), _r(1, 1, 1, 1)),
+                {"stride": 5}, (1, 1, 1)),
+    ExtremeCase("locally_connected-empty-batch", "locally_connected", (np.zeros((0, 3, 5)), WLC), {}, (0, 2, 4)),
+    ExtremeCase("locally_connected-huge-1e30", "locally_connected",
+                (_full((1, 1, 4), 1e30), _full((3, 1, 1, 2), 0.5)), {}, (1, 1, 3)),
+    ExtremeCase("graph_conv-no-edges-no-self-loops", "graph_conv", (XG, np.zeros((0, 2), dtype=np.int64), WG,
+                                                                     np.ones(2)), {"self_loops": False}, (4, 2)),
+    ExtremeCase("graph_conv-single-node", "graph_conv", (_r(1, 3), np.array([[0, 0]], dtype=np.int64), WG), {},
+                (1, 2)),
+    ExtremeCase("graph_conv-empty-graph", "graph_conv", (np.zeros((0, 3)), np.zeros((0, 2), dtype=np.int64), WG),
+                {}, (0, 2)),
+    ExtremeCase("graph_conv-huge-1e30", "graph_conv", (_full((2, 3), 1e30), np.array([[0, 1], [1, 0]],
+                                                                                      dtype=np.int64),
+                                                       _full((2, 3), 0.25)), {"normalize": "none"}, (2, 2)),
 ]

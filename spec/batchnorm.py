@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from . import validate
+from .opspec import OpSpec, const, diff
 
 __all__ = ["batch_norm", "batch_norm_vjp", "batch_norm_eval", "batch_norm_eval_vjp", "running_stats"]
 
@@ -172,3 +173,14 @@ def running_stats(x, running_mean, running_var, *, momentum=0.1):
         new_mean[c] = (1.0 - momentum) * rm[c] + momentum * mu
         new_var[c] = (1.0 - momentum) * rv[c] + momentum * (ss / (m - 1))
     return new_mean, new_var
+
+
+CATALOGUE = (
+    OpSpec(name="batch_norm", forward=batch_norm, vjp=batch_norm_vjp, validator=validate.check_batch_norm,
+           args=(diff("x"), diff("gamma"), diff("beta"))),
+    OpSpec(name="batch_norm_eval", forward=batch_norm_eval, vjp=batch_norm_eval_vjp,
+           validator=validate.check_batch_norm_eval,
+           args=(diff("x"), diff("gamma"), diff("beta"), const("running_mean"), const("running_var"))),
+    OpSpec(name="running_stats", forward=running_stats, vjp=None, validator=validate.check_running_stats,
+           args=(const("x"), const("running_mean"), const("running_var")), n_outputs=2),
+)

@@ -36,6 +36,7 @@ import itertools
 import numpy as np
 
 from . import validate
+from .opspec import OpSpec, diff
 
 __all__ = ["conv", "conv_vjp", "dense", "dense_vjp"]
 
@@ -169,3 +170,11 @@ def dense_vjp(g, x, w, b=None):
                 gx[n, i] += gv * w[f, i]
                 gw[f, i] += gv * x[n, i]
     return (gx, gw) if b is None else (gx, gw, gb)
+
+
+CATALOGUE = (
+    OpSpec(name="conv", forward=conv, vjp=conv_vjp, validator=validate.check_conv,
+           args=(diff("x"), diff("w"), diff("b", optional=True))),
+    OpSpec(name="dense", forward=dense, vjp=dense_vjp, validator=validate.check_dense,
+           args=(diff("x"), diff("w"), diff("b", optional=True))),
+)

@@ -27,6 +27,7 @@ import itertools
 import numpy as np
 
 from . import validate
+from .opspec import OpSpec, const, diff, param
 
 __all__ = ["dropout", "dropout_vjp", "dropout_mask"]
 
@@ -79,3 +80,11 @@ def dropout_mask(shape, *, keep_prob, seed):
     for idx in np.ndindex(shape):
         mask[idx] = 1.0 if u[idx] < keep_prob else 0.0
     return mask
+
+
+CATALOGUE = (
+    OpSpec(name="dropout", forward=dropout, vjp=dropout_vjp, validator=validate.check_dropout,
+           args=(diff("x"), const("mask"))),
+    OpSpec(name="dropout_mask", forward=dropout_mask, vjp=None, validator=validate.check_dropout_mask,
+           args=(param("shape"),)),
+)

@@ -171,6 +171,28 @@ ERRATA: list[Erratum] = [
         "sigma is not specified, nor its derivative at kinks.",
         "spec provides relu (relu'(0) = 0), sigmoid and tanh; NaN in -> NaN out and NaN gradient.",
     ),
+    Erratum(
+        "E17-locally-connected",
+        'slide "Downsides"',
+        "generalization: locally connected layers",
+        "The slide names the layer and gives no definition: not the weight layout, the padding, the stride or "
+        "whether the bias is shared across positions.",
+        "spec follows Keras's LocallyConnected1D/2D: 'valid' windows only, out = (n - k)//stride + 1, "
+        "w (*out, C_out, C_in, *k) with one kernel per position, b (C_out, *out) one bias per channel and "
+        "position; y[i, o, p] = sum_{c, j} w[p, o, c, j] x[i, c, p*stride + j] + b[o, p] (spec/local.py).",
+    ),
+    Erratum(
+        "E18-graph-convolutions",
+        'slide "Downsides"',
+        "Requires a grid - generalization: graph convolutions",
+        "The slide names graph convolutions and gives no rule: not whether edges are directed, how "
+        "neighbours are weighted (sum, mean, the GCN rule), which degree is used, or whether a node sees "
+        "itself.",
+        "spec follows PyTorch Geometric's GCNConv: edges (E, 2) are DIRECTED (source, target) rows, duplicates "
+        "counted; self_loops=True adds (v, v) for every node; deg[v] = rows whose target is v; coefficient "
+        "deg[s]^-1/2 deg[t]^-1/2 ('symmetric'), 1/deg[t] ('mean') or 1 ('none'), 0 for a zero degree; "
+        "y[v] = sum of coef * (w @ x[s]) over rows (s, v), plus b (spec/graph.py).",
+    ),
 ]
 
 
@@ -299,6 +321,25 @@ DECISIONS: list[Decision] = [
         "tolerance rule must hold, or a maximum tolerance ratio. Inside it a result is 'expected_deviation', "
         "beyond it or of another category 'fail'.",
         "impls/base.py",
+    ),
+    Decision(
+        "locally connected layer",
+        "Convolution without weight sharing: 'valid' windows, stride per axis, w (*out, C_out, C_in, *k), "
+        "b (C_out, *out); all positions sharing one kernel is exactly conv(padding='valid').",
+        "spec/local.py",
+    ),
+    Decision(
+        "graph edges",
+        "edges (E, 2) is an integer array of DIRECTED (source, target) rows with indices in [0, V); duplicate "
+        "rows count as often as they appear; an undirected graph lists both directions.",
+        "spec/graph.py",
+    ),
+    Decision(
+        "graph degree and normalization",
+        "self_loops=True appends (v, v) for every node; deg[v] counts the rows whose TARGET is v; coefficient "
+        "deg[s]^-1/2 deg[t]^-1/2 (symmetric, the GCN rule), 1/deg[t] (mean) or 1 (none); a zero degree "
+        "gives coefficient 0.",
+        "spec/graph.py",
     ),
 ]
 

@@ -6,7 +6,8 @@ backend in float32 or float64 must reproduce them EXACTLY (``np.array_equal``), 
 ``check`` is ``"shape"``.
 
 Arrays use the op's layout: (N, C, *spatial) for conv / pooling / dropout / batch norm, kernels
-(C_out, C_in, *k), (N, F) for dense.  ``args`` are numpy float64 arrays or scalars; ``kwargs`` are
+(C_out, C_in, *k), (N, F) for dense.  ``args`` are numpy float64 arrays, int64 index arrays (graph
+edges) or scalars; ``kwargs`` are
 the op's keyword arguments.  ``op`` names a forward op of the spec table (the output is one array).
 """
 
@@ -345,6 +346,79 @@ WORKED_EXAMPLES: list[WorkedExample] = [
         BN_OUT,
         note="Erratum E12: evaluation statistics are spec's decision (running statistics).",
     ),
+]
+
+# ----------------------------------------------------------------------------------------------------------
+# The lecture's two generalizations of convolution ("Downsides"): spec's definitions (errata E17, E18),
+# each example computed by hand below.  Edge arrays are integer (source, target) rows.
+
+# Locally connected 1-D: x = [1 2 -3 0 -4], kernel 2, one kernel per position, bias per position.
+LC1_X = _a([1, 2, -3, 0, -4], (1, 1, 5))
+LC1_W = _a([[1, 0], [0, 1], [1, 1], [-1, 2]], (4, 1, 1, 2))
+LC1_B = _a([0, 1, 0, -1], (1, 4))
+# By hand, windows [1 2], [2 -3], [-3 0], [0 -4]:
+#   p0: 1*1 + 0*2 + 0 = 1;  p1: 0*2 + 1*(-3) + 1 = -2;  p2: 1*(-3) + 1*0 + 0 = -3;  p3: -1*0 + 2*(-4) - 1 = -9.
+LC1_Y = _a([1, -2, -3, -9], (1, 1, 4))
+
+# Locally connected 2-D: x = [[1 2 3], [4 5 6], [7 8 9]], 2 x 2 kernels, stride 1 -> 2 x 2 positions.
+LC2_X = _a([[1, 2, 3], [4, 5, 6], [7, 8, 9]], (1, 1, 3, 3))
+LC2_W = _a([[[[1, 0], [0, 0]], [[0, 1], [0, 0]]], [[[0, 0], [1, 0]], [[1, 1], [1, 1]]]]).reshape(2, 2, 1, 1, 2, 2)
+# By hand: (0,0) window [[1 2],[4 5]] picks its top-left 1; (0,1) window [[2 3],[5 6]] picks its top-right 3;
+# (1,0) window [[4 5],[7 8]] picks its bottom-left 7; (1,1) window [[5 6],[8 9]] sums to 28.
+LC2_Y = _a([[1, 3], [7, 28]], (1, 1, 2, 2))
+
+# Locally connected 1-D, stride 2, two input channels: x ch0 = [1 2 3 4 5], ch1 = [1 1 1 1 1], kernel 3,
+# out = (5 - 3)//2 + 1 = 2 positions starting at 0 and 2.
+LC3_X = _a([[1, 2, 3, 4, 5], [1, 1, 1, 1, 1]], (1, 2, 5))
+LC3_W = _a([[[1, 0, -1], [0, 0, 0]], [[0, 0, 0], [1, 2, 3]]], (2, 1, 2, 3))
+# By hand: p0 = 1*1 + 0*2 - 1*3 (ch0) + 0 (ch1) = -2;  p1 = 0 (ch0) + 1*1 + 2*1 + 3*1 (ch1 at 2, 3, 4) = 6.
+LC3_Y = _a([-2, 6], (1, 1, 2))
+
+# Graph conv, GCN rule: 4 nodes, directed edges 1 -> 0, 2 -> 0, 3 -> 0, self loops added.
+G1_X = _a([[4, 0], [2, 2], [0, 4], [-2, 6]])
+G1_EDGES = np.array([[1, 0], [2, 0], [3, 0]], dtype=np.int64)
+G1_W = _a([[1, -1], [0, 1]])
+G1_B = _a([1, 0])
+# By hand: rows (1,0) (2,0) (3,0) (0,0) (1,1) (2,2) (3,3); in-degrees deg = [4, 1, 1, 1].
+#   coefficients: (s, 0) for s = 1, 2, 3: 1/sqrt(1) * 1/sqrt(4) = 0.5; (0, 0): 0.5 * 0.5 = 0.25; (v, v), v > 0: 1.
+#   w @ x[v]: x0 -> [4, 0], x1 -> [0, 2], x2 -> [-4, 4], x3 -> [-8, 6].
+#   y0 = 0.5 [0 2] + 0.5 [-4 4] + 0.5 [-8 6] + 0.25 [4 0] + [1 0] = [-2 - 4 + 1 + 1, 1 + 2 + 3] = [-4, 6]
+#   y1 = [0 2] + [1 0] = [1, 2];  y2 = [-4 4] + [1 0] = [-3, 4];  y3 = [-8 6] + [1 0] = [-7, 6].
+#   Node 0 sends nothing to 1, 2, 3: edges are directed.
+G1_Y = _a([[-4, 6], [1, 2], [-3, 4], [-7, 6]])
+
+# Graph conv, mean rule, no added self loops, a duplicate row and an explicit (2, 2) row; node 1 gets no row.
+G2_X = _a([[4], [8], [12]])
+G2_EDGES = np.array([[0, 2], [0, 2], [1, 2], [2, 2], [2, 0]], dtype=np.int64)
+# By hand: deg = [1, 0, 4]; y2 = (4 + 4 + 8 + 12) / 4 = 7 (the duplicate counts twice); y0 = 12 / 1 = 12; y1 = 0.
+G2_Y = _a([[12], [0], [7]])
+
+# Graph conv, GCN rule without self loops: the only row 0 -> 1 has deg[0] = 0 (no row targets node 0), so its
+# coefficient is 0 (not 0^-1/2 = inf): both outputs are the bias 5.
+G3_Y = _a([[5], [5]])
+
+WORKED_EXAMPLES += [
+    WorkedExample("locally-connected-1d", "Downsides (generalization: locally connected layers)",
+                  "One kernel per output position: x = [1 2 -3 0 -4], kernel 2, bias per position",
+                  "locally_connected", (LC1_X, LC1_W, LC1_B), {}, LC1_Y,
+                  note="Definition is spec's (erratum E17), as Keras's LocallyConnected1D."),
+    WorkedExample("locally-connected-2d", "Downsides (generalization: locally connected layers)",
+                  "3 x 3 image, four different 2 x 2 kernels: each position picks its own pixel (or sums)",
+                  "locally_connected", (LC2_X, LC2_W), {}, LC2_Y),
+    WorkedExample("locally-connected-stride2", "Downsides (generalization: locally connected layers)",
+                  "Two input channels, kernel 3, stride 2: positions start at 0 and 2",
+                  "locally_connected", (LC3_X, LC3_W), {"stride": 2}, LC3_Y),
+    WorkedExample("graph-conv-gcn-star", "Downsides (generalization: graph convolutions)",
+                  "GCN rule on a star 1, 2, 3 -> 0 with self loops: coefficients 1/2 and 1/4, directed edges",
+                  "graph_conv", (G1_X, G1_EDGES, G1_W, G1_B), {"normalize": "symmetric", "self_loops": True}, G1_Y,
+                  note="Rule is spec's (erratum E18): PyTorch Geometric's GCNConv, in-degree with self loops."),
+    WorkedExample("graph-conv-mean-duplicates", "Downsides (generalization: graph convolutions)",
+                  "Mean over incoming rows; a duplicate edge counts twice; a node without incoming rows gets 0",
+                  "graph_conv", (G2_X, G2_EDGES, _a([[1]])), {"normalize": "mean", "self_loops": False}, G2_Y),
+    WorkedExample("graph-conv-zero-degree", "Downsides (generalization: graph convolutions)",
+                  "GCN rule without self loops: a source of degree 0 contributes with coefficient 0",
+                  "graph_conv", (_a([[3], [7]]), np.array([[0, 1]], dtype=np.int64), _a([[2]]), _a([5])),
+                  {"normalize": "symmetric", "self_loops": False}, G3_Y),
 ]
 
 

@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from . import validate
+from .opspec import OpSpec, diff
 
 __all__ = ["max_pool", "max_pool_vjp", "avg_pool", "avg_pool_vjp", "upsample", "upsample_vjp"]
 
@@ -129,3 +130,11 @@ def upsample_vjp(g, x, *, factor=2):
     for n, c, *o in itertools.product(*(range(s) for s in out_shape)):
         gx[(n, c, *(o[a] // factor[a] for a in range(len(factor))))] += g[(n, c, *o)]
     return (gx,)
+
+
+CATALOGUE = (
+    OpSpec(name="max_pool", forward=max_pool, vjp=max_pool_vjp, validator=validate.check_pool, args=(diff("x"),)),
+    OpSpec(name="avg_pool", forward=avg_pool, vjp=avg_pool_vjp, validator=validate.check_pool, args=(diff("x"),)),
+    OpSpec(name="upsample", forward=upsample, vjp=upsample_vjp, validator=validate.check_upsample,
+           args=(diff("x"),)),
+)

@@ -240,3 +240,74 @@ def check_cotangent(g, expected_shape, param: str = "g") -> None:
     gs = _shape(g, param)
     if gs != tuple(expected_shape):
         _fail(f"{param}.shape", gs, f"expected the forward output's shape {tuple(expected_shape)}")
+
+
+# ------------------------------------------------------------------ the lecture's two generalizations of conv
+GRAPH_NORMALIZATIONS = ("symmetric", "mean", "none")
+
+
+def check_locally_connected(x, w, b=None, *, stride=1):
+    """Validate locally_connected arguments; returns ``(stride, out)``, one entry per spatial axis.
+
+    x ``(N, C_in, *n)``; w ``(*out, C_out, C_in, *k)`` with ``out = (n - k)//stride + 1`` ('valid');
+    b ``(C_out, *out)`` or None.
+    """
+    xs = _check_nsc(x)
+    ws = _shape(w, "w")
+    nd = len(xs) - 2
+    if len(ws) != 2 * nd + 2:
+        _fail("w.shape", ws, f"expected (*out, C_out, C_in, *k) with {nd} output and {nd} kernel axes "
+                             f"to match x.shape={xs}")
+    c_out, c_in, ks = ws[nd], ws[nd + 1], ws[nd + 2:]
+    if c_in != xs[1]:
+        _fail("w.shape", ws, f"C_in={c_in} does not match x's channels C={xs[1]}")
+    if c_out < 1 or any(k < 1 for k in ks):
+        _fail("w.shape", ws, "every kernel axis and C_out must be >= 1")
+    stride = per_axis(stride, nd, "stride")
+    for axis in range(nd):
+        if ks[axis] > xs[2 + axis]:
+            _fail("w.shape", ws, f"kernel {ks[axis]} exceeds input size {xs[2 + axis]} on spatial axis {axis}")
+    out = tuple((n - k) // s + 1 for n, k, s in zip(xs[2:], ks, stride, strict=True))
+    if ws[:nd] != out:
+        _fail("w.shape", ws, f"expected {out} output positions (one kernel each) for x.shape={xs}, "
+                             f"kernel {ks} and stride {stride}")
+    if b is not None:
+        bs = _shape(b, "b")
+        if bs != (c_out, *out):
+            _fail("b.shape", bs, f"expected {(c_out, *out)}, one bias per output channel and position")
+    return stride, out
+
+
+def _dtype_name(a) -> str:
+    return str(getattr(a, "dtype", type(a).__name__)).removeprefix("torch.")
+
+
+def check_graph_conv(x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+    """Validate graph_conv arguments: x ``(V, F_in)``, edges ``(E, 2)`` integers in ``[0, V)``,
+    w ``(F_out, F_in)``, b ``(F_out,)`` or None.  Returns V.
+
+    The range check reads the smallest and largest edge index (``edges.min()``, ``edges.max()``),
+    which numpy arrays and torch tensors alike provide.
+    """
+    xs, es, ws = _shape(x, "x"), _shape(edges, "edges"), _shape(w, "w")
+    if len(xs) != 2:
+        _fail("x.shape", xs, "expected (V, F_in): one feature row per node")
+    if len(es) != 2 or es[1] != 2:
+        _fail("edges.shape", es, "expected (E, 2): one (source, target) row per edge")
+    if not _dtype_name(edges).startswith(("int", "uint")):
+        _fail("edges.dtype", _dtype_name(edges), "expected an integer array of node indices")
+    if len(ws) != 2:
+        _fail("w.shape", ws, "expected (F_out, F_in)")
+    if ws[1] != xs[1]:
+        _fail("w.shape", ws, f"F_in={ws[1]} does not match x's features F_in={xs[1]}")
+    if b is not None and _shape(b, "b") != (ws[0],):
+        _fail("b.shape", _shape(b, "b"), f"expected ({ws[0]},), one bias per output feature")
+    if not isinstance(normalize, str) or normalize not in GRAPH_NORMALIZATIONS:
+        _fail("normalize", normalize, f"expected one of {GRAPH_NORMALIZATIONS}")
+    if not isinstance(self_loops, bool):
+        _fail("self_loops", self_loops, "expected a bool")
+    if es[0]:
+        lo, hi = int(edges.min()), int(edges.max())
+        if lo < 0 or hi >= xs[0]:
+            _fail("edges", f"indices from {lo} to {hi}", f"every node index must lie in [0, V={xs[0]})")
+    return xs[0]

@@ -274,3 +274,31 @@ class DropProbabilityMask(NumpyBackend):
 
     def dropout_mask(self, shape, *, keep_prob, seed):
         return 1.0 - super().dropout_mask(shape, keep_prob=keep_prob, seed=seed)
+# ---- helper "ops": the lecture's two generalizations of conv (caught by conformance/test_properties_generalized.py)
+class FlippedLocalKernel(NumpyBackend):
+    """locally_connected applies every position's kernel flipped (true convolution), conv stays right."""
+
+    name = "mutant-flipped-local-kernel"
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        nd = x.ndim - 2
+        return super().locally_connected(x, np.flip(w, axis=tuple(range(w.ndim - nd, w.ndim))).copy(), b,
+                                         stride=stride)
+
+
+class DeduplicatedEdges(NumpyBackend):
+    """graph_conv counts each distinct edge once (a set of edges), though spec counts duplicates."""
+
+    name = "mutant-deduplicated-edges"
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+        unique = np.unique(np.asarray(edges), axis=0).reshape(-1, 2)
+        return super().graph_conv(x, unique, w, b, normalize=normalize, self_loops=self_loops)
+
+
+GENERALIZED_MUTANTS = {
+    "tests.mutants:FlippedLocalKernel": ("locally_connected", "lc_shared_kernel_is_valid_conv"),
+    "tests.mutants:DeduplicatedEdges": ("graph_conv", "graph_ring_is_periodic_conv"),
+}
+"""module:attr -> (op, property of test_properties_generalized.py) that must be reported failing."""

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import spec
-from impls.base import OPS, PLAIN_OPS
+from spec.catalogue import BY_NAME, CATALOGUE, INDEX_DTYPE, ArgRole
+
+DIFFERENTIABLE = {op.name for op in CATALOGUE if op.vjp is not None}
 
 
 @pytest.mark.parametrize("bad", spec.BAD_INPUTS, ids=lambda b: b.id)
@@ -16,7 +18,7 @@ def test_bad_input_raises_valueerror_naming_the_parameter(bad):
     assert f"{bad.param}=" in str(info.value), f"{bad.id}: message {str(info.value)!r} does not name {bad.param}"
 
 
-@pytest.mark.parametrize("bad", [b for b in spec.BAD_INPUTS if b.op in OPS], ids=lambda b: b.id)
+@pytest.mark.parametrize("bad", [b for b in spec.BAD_INPUTS if b.op in DIFFERENTIABLE], ids=lambda b: b.id)
 def test_vjp_rejects_the_same_bad_input(bad):
     """A VJP validates the forward arguments before it looks at the cotangent."""
     with pytest.raises(ValueError) as info:
@@ -28,10 +30,17 @@ def test_bad_inputs_cover_every_op():
     assert len(spec.BAD_INPUTS) >= 25
     ids = [b.id for b in spec.BAD_INPUTS]
     assert len(ids) == len(set(ids))
-    assert {b.op for b in spec.BAD_INPUTS} == set(OPS) | set(PLAIN_OPS)
-    for b in spec.BAD_INPUTS:
-        for a in b.args:
-            assert not isinstance(a, np.ndarray) or a.dtype == np.float64
+    assert {b.op for b in spec.BAD_INPUTS} == set(BY_NAME), "every op of spec's catalogue needs a bad input"
+    for b in spec.EXTREME_CASES + spec.BAD_INPUTS:
+        for a in b.args:  # floats are float64; integer arrays are index arrays (or deliberately bad ones)
+            assert not isinstance(a, np.ndarray) or a.dtype in (np.float64, np.dtype(INDEX_DTYPE)), b.id
+
+
+def test_index_arguments_are_integer_in_every_valid_case():
+    """An INDEX argument of the catalogue is an int64 array wherever the input is valid."""
+    for case in [*spec.EXTREME_CASES, *spec.WORKED_EXAMPLES]:
+        for a, arg in zip(case.args, BY_NAME[case.op].args, strict=False):
+            assert (arg.role == ArgRole.INDEX) == (isinstance(a, np.ndarray) and a.dtype.kind == "i"), case.id
 
 
 @pytest.mark.parametrize(
@@ -64,13 +73,13 @@ def test_extreme_case_runs_and_has_the_right_shape(case):
     for a, b in zip(case.args, before, strict=True):
         if isinstance(a, np.ndarray):
             assert np.array_equal(a, b)
-    if case.op in OPS:  # the VJP handles the same input and returns one gradient per array given
+    op = BY_NAME[case.op]
+    if op.vjp is not None:  # the VJP handles the same input and returns one gradient per DIFF array given
         g = np.random.default_rng(0).standard_normal(outs[0].shape)
-        grads = getattr(spec, case.op + "_vjp")(g, *case.args, **case.kwargs)
-        arrays = [a for a in case.args if isinstance(a, np.ndarray)]
-        n_diff = {"dropout": 1, "batch_norm_eval": 3}.get(case.op, len(arrays))
-        assert len(grads) == n_diff
-        for gr, a in zip(grads, arrays, strict=False):
+        grads = op.vjp(g, *case.args, **case.kwargs)
+        given = [case.args[i] for i in op.diff_args if i < len(case.args) and case.args[i] is not None]
+        assert len(grads) == len(given)
+        for gr, a in zip(grads, given, strict=True):
             assert gr.shape == a.shape and gr.dtype == np.float64
 
 
@@ -86,6 +95,8 @@ def test_extreme_cases_cover_the_empty_batch():
         "avg_pool",
         "upsample",
         "dropout",
+        "locally_connected",
+        "graph_conv",
     } <= empty_ops
 
 
@@ -108,3 +119,20 @@ def test_extreme_values_by_hand():
         run("upsample-3d-mixed")[0, 0, :, 0, :],
         np.repeat(by_id["upsample-3d-mixed"].args[0][0, 0, :, 0, :], 3, axis=0).repeat(2, axis=1),
     )
+
+
+def test_graph_bad_inputs_cover_the_issue():
+    """Edge index outside [0, V), a non-integer or wrongly shaped edge array, an unknown normalize."""
+    params = {b.param for b in spec.BAD_INPUTS if b.op == "graph_conv"}
+    assert {"edges", "edges.dtype", "edges.shape", "normalize", "x.shape", "w.shape", "b.shape"} <= params
+    lc = {b.param for b in spec.BAD_INPUTS if b.op == "locally_connected"}
+    assert {"w.shape", "b.shape", "stride", "x.shape"} <= lc
+
+
+@pytest.mark.parametrize("op, args, kwargs", [
+    ("locally_connected_vjp", (np.zeros((1, 1, 2)), np.ones((1, 1, 4)), np.ones((3, 1, 1, 2))), {}),
+    ("graph_conv_vjp", (np.zeros((2, 2)), np.ones((3, 2)), np.zeros((0, 2), dtype=np.int64), np.ones((2, 2))), {}),
+])
+def test_new_vjps_reject_a_cotangent_of_the_wrong_shape(op, args, kwargs):
+    with pytest.raises(ValueError, match=r"g\.shape="):
+        getattr(spec, op)(*args, **kwargs)

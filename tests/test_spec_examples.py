@@ -165,3 +165,15 @@ def test_dropout_expected_training_output(scaling, factor):
     )
     assert np.all(np.abs(mean - factor * x) < 6 * sd)
     assert np.array_equal(spec.dropout(x, np.zeros((1, 1)), keep_prob=keep_prob, training=False), x)
+
+
+def test_the_generalizations_have_hand_computed_examples():
+    """The lecture's two generalizations of conv ("Downsides") each have worked examples, edges as integers."""
+    by_id = {ex.id: ex for ex in spec.WORKED_EXAMPLES}
+    for required in ("locally-connected-1d", "locally-connected-2d", "locally-connected-stride2",
+                     "graph-conv-gcn-star", "graph-conv-mean-duplicates", "graph-conv-zero-degree"):
+        assert required in by_id
+    assert {by_id[i].op for i in by_id if i.startswith("graph-conv")} == {"graph_conv"}
+    assert all(by_id[i].args[1].dtype == np.int64 for i in by_id if i.startswith("graph-conv"))
+    # directed edges: in the star 1, 2, 3 -> 0 node 0's features reach no other node
+    assert by_id["graph-conv-gcn-star"].expected[1:].tolist() == [[1, 2], [-3, 4], [-7, 6]]

@@ -1,4 +1,5 @@
-"""Self-checks of spec's VJPs: finite differences, adjoint identities, tie policy, torch cross-checks.
+"""Self-checks of spec's VJPs: finite differences of EVERY catalogue op over the conformance strategies,
+adjoint identities, tie policy, torch cross-checks.
 
 Every check uses RANDOM inputs and a RANDOM cotangent g (never all ones: for batch norm an all-ones
 cotangent makes the input gradient identically zero and proves nothing).
@@ -13,7 +14,6 @@ A wrong gradient is off by O(1) relative, six orders of magnitude above these bo
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -23,10 +23,15 @@ from hypothesis import strategies as st
 
 import spec
 from conformance import profiles
+from conformance.hypothesis_helpers import Case
+from conformance.optable import OP_TABLE
+from impls.base import OPS
 from spec import validate
+from spec.catalogue import CATALOGUE
 
 N_EXAMPLES = profiles.current().spec_vjp_examples
-FD = settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FD = settings(max_examples=N_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 XCHECK = settings(
     max_examples=max(10, profiles.current().examples),
     deadline=None,
@@ -124,44 +129,8 @@ def conv_cases(draw, max_spatial=None):
     return x, w, b, {"padding": padding, "stride": stride, "dilation": dilation}, rng
 
 
-@FD
-@given(conv_cases())
-def test_conv_vjp_finite_differences(case):
-    x, w, b, kw, rng = case
-    args = [x, w] if b is None else [x, w, b]
-    check_vjp("conv", args, list(range(len(args))), kw, rng)
-
-
-@FD
-@given(st.integers(0, 3), st.integers(1, 4), st.integers(1, 3), st.booleans(), seeds)
-def test_dense_vjp_finite_differences(n, f_in, f_out, with_bias, seed):
-    rng = np.random.default_rng(seed)
-    args = [rng.standard_normal((n, f_in)), rng.standard_normal((f_out, f_in))]
-    if with_bias:
-        args.append(rng.standard_normal(f_out))
-    check_vjp("dense", args, list(range(len(args))), {}, rng)
-
-
 def _shape(draw, max_rank=5):
     return tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=max_rank)))
-
-
-@FD
-@given(st.data(), seeds)
-def test_relu_vjp_finite_differences(data, seed):
-    rng = np.random.default_rng(seed)
-    shape = _shape(data.draw)
-    # |x| >= 0.1 keeps every point a distance >> H from the kink at 0
-    x = rng.uniform(0.1, 3.0, shape) * rng.choice([-1.0, 1.0], shape)
-    check_vjp("relu", [x], [0], {}, rng)
-
-
-@FD
-@given(st.data(), st.sampled_from(["sigmoid", "tanh"]), seeds)
-def test_sigmoid_tanh_vjp_finite_differences(data, op, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(_shape(data.draw)) * 3.0
-    check_vjp(op, [x], [0], {}, rng)
 
 
 @st.composite
@@ -177,43 +146,6 @@ def pool_cases(draw):
     return shape, kw, rng
 
 
-@FD
-@given(pool_cases())
-def test_max_pool_vjp_finite_differences(case):
-    shape, kw, rng = case
-    # tie-free values with gaps of 0.25 >> H * |v|: a permutation of a grid, so the argmax is stable
-    x = (rng.permutation(math.prod(shape)).astype(np.float64) * 0.25 - 3.0).reshape(shape)
-    check_vjp("max_pool", [x], [0], kw, rng)
-
-
-@FD
-@given(pool_cases())
-def test_avg_pool_vjp_finite_differences(case):
-    shape, kw, rng = case
-    check_vjp("avg_pool", [rng.standard_normal(shape)], [0], kw, rng)
-
-
-@FD
-@given(st.integers(1, 3), st.data(), seeds)
-def test_upsample_vjp_finite_differences(nd, data, seed):
-    rng = np.random.default_rng(seed)
-    spatial = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
-    factor = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
-    x = rng.standard_normal((data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), *spatial))
-    check_vjp("upsample", [x], [0], {"factor": factor if nd > 1 else factor[0]}, rng)
-
-
-@FD
-@given(st.data(), st.floats(0.05, 1.0), st.sampled_from(["none", "inverted"]), st.booleans(), seeds)
-def test_dropout_vjp_finite_differences(data, keep_prob, scaling, training, seed):
-    rng = np.random.default_rng(seed)
-    spatial = data.draw(st.lists(st.integers(1, 3), min_size=0, max_size=3))
-    shape = (data.draw(st.integers(0, 3)), data.draw(st.integers(1, 3)), *spatial)
-    x = rng.standard_normal(shape)
-    mask = (rng.random(shape[:2]) < 0.5).astype(np.float64)
-    check_vjp("dropout", [x, mask], [0], {"keep_prob": keep_prob, "scaling": scaling, "training": training}, rng)
-
-
 @st.composite
 def bn_cases(draw):
     spatial = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 3))))
@@ -224,31 +156,55 @@ def bn_cases(draw):
     return x, eps, rng
 
 
+# ---------------------------------------------------------------------------------------------
+# one generic finite-difference check of every VJP in spec's catalogue, over the conformance strategies
+
+FD_OPS = [op for op in CATALOGUE if op.vjp is not None]
+
+
 def _channel_std(x):
     axes = (0, *range(2, x.ndim))
     return x.std(axis=axes)
 
 
-@FD
-@given(bn_cases())
-def test_batch_norm_vjp_finite_differences(case):
-    x, eps, rng = case
-    m = validate.reduction_count(x.shape)
-    # keep the normalising std well above H (third derivatives grow like 1/std^3)
-    assume(m == 1 or float(np.min(_channel_std(x))) > 0.05)
-    c = x.shape[1]
-    gamma, beta = rng.standard_normal(c), rng.standard_normal(c)
-    check_vjp("batch_norm", [x, gamma, beta], [0, 1, 2], {"eps": eps}, rng)
+def _fd_ready(rec, case: Case) -> Case:
+    """The conformance case, made safe for central differences where the op has kinks:
+
+    * max_pool ('tie_free' ops): x's values are replaced by their ranks on a 0.25 grid, so each window's
+      argmax stays where hypothesis put it and every gap is >> H (unique draws may differ by one ulp);
+    * relu: its strategy already keeps |x| >= 1e-2 away from the kink at 0;
+    * batch_norm: the normalising std must stay well above H (third derivatives grow like 1/std^3).
+    """
+    if "tie_free" in rec.flags:
+        x = case.args[0]
+        ranks = np.argsort(np.argsort(x, axis=None), kind="stable").reshape(x.shape)
+        case = Case((ranks * 0.25 - 3.0, *case.args[1:]), case.kwargs)
+    if rec.name == "batch_norm":
+        x = case.args[0]
+        assume(validate.reduction_count(x.shape) == 1 or float(np.min(_channel_std(x))) > 0.05)
+    return case
 
 
-@FD
-@given(bn_cases())
-def test_batch_norm_eval_vjp_finite_differences(case):
-    x, eps, rng = case
-    c = x.shape[1]
-    gamma, beta = rng.standard_normal(c), rng.standard_normal(c)
-    rm, rv = rng.standard_normal(c), rng.uniform(0.1, 3.0, c)
-    check_vjp("batch_norm_eval", [x, gamma, beta, rm, rv], [0, 1, 2], {"eps": eps}, rng)
+@pytest.mark.parametrize("op", FD_OPS, ids=lambda op: op.name)
+def test_vjp_agrees_with_finite_differences(op):
+    """Every differentiable op: its VJP against central differences of its forward, on the cases the
+    conformance suite draws (float64), along a random direction and element by element when small."""
+    rec = OP_TABLE[op.name]
+
+    @FD
+    @given(case=rec.cases("float64"), seed=seeds)
+    def check(case, seed):
+        case = _fd_ready(rec, case)
+        args = list(case.args)
+        diff = [i for i in op.diff_args if i < len(args) and args[i] is not None]
+        check_vjp(op.name, args, diff, case.kwargs, np.random.default_rng(seed))
+
+    check()
+
+
+def test_every_differentiable_op_is_checked():
+    assert {op.name for op in FD_OPS} == set(OPS) and len(FD_OPS) >= 13
+    assert all(OP_TABLE[op.name].has_vjp for op in FD_OPS), "the op table must draw cases for every VJP"
 
 
 def test_batch_norm_input_gradient_is_not_trivially_zero():
