@@ -69,5 +69,7 @@ CHECK_KINDS: dict[str, str] = {
     "bad_input": "bad_input",
     "extreme_input": "bad_input",
     "load": "bad_input",
+    # helper checks: masks of different rows, channels and seeds are independent (test_statistics.py)
+    "independence": "properties",
 }
 """Every check kind a result row may carry, and the report group it is shown in."""
