@@ -275,6 +275,12 @@ DECISIONS: list[Decision] = [
         "spec converts every input to float64, computes with explicit Python loops and returns float64.",
         "spec/__init__.py",
     ),
+    Decision(
+        "VJP cotangent dtype",
+        "A cotangent must be a real floating-point array; a bool, integer or complex g raises ValueError "
+        "naming g.dtype (a backend computes the gradients in x's dtype).",
+        "spec/validate.py",
+    ),
 ]
 
 
