@@ -137,7 +137,7 @@ def _dil(kw, nd):
 def adjoint_identity(ops, case, rng):
     x, w, _ = case.args
     y = ops.conv(x, w, None, **case.kwargs)
-    g = rng.standard_normal(y.shape)
+    g = round_to_dtype(rng.standard_normal(y.shape), ops.dtype)
     gx = ops.conv_vjp(g, x, w, None, **case.kwargs)[0]
     lhs, rhs = np.array([np.sum(y * g)]), np.array([np.sum(x * gx)])
     mag = np.array([np.sum(np.abs(ops.conv(np.abs(x), np.abs(w), None, **case.kwargs)) * np.abs(g))])
