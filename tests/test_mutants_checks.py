@@ -65,3 +65,26 @@ def test_a_missing_op_is_not_a_network_failure(check_run):
     net = rows(check_run, backend="tests.mutants:NoBatchNorm", check="composite")
     assert net and all(r["status"] == "not_implemented" for r in net), net
     assert all("batch_norm" in r["reason"] for r in net)
+
+
+def test_vjp_determinism_cotangent_shapes_match_spec():
+    """test_vjp_determinism sizes its cotangent by spec's shape rules instead of running spec's slow loops."""
+    from hypothesis import given, settings
+
+    import spec
+    from conformance.optable import OP_TABLE
+    from conformance.test_hygiene import _output_shape, _wide_batch
+
+    def check(rec):
+        @settings(max_examples=5, deadline=None, database=None)
+        @given(_wide_batch(rec, "float64"))
+        def agrees(case):
+            out = getattr(spec, rec.name)(*case.args, **case.kwargs)
+            assert (out[0] if isinstance(out, tuple) else out).shape == tuple(_output_shape(rec, case)), rec.name
+            assert case.args[0].shape[0] >= 3
+
+        agrees()
+
+    for rec in OP_TABLE.values():
+        if rec.has_vjp:
+            check(rec)
