@@ -268,9 +268,9 @@ def _prop_combos(name, backend):
 
 
 def _examples(backend, dtype: str) -> int:
-    """Full strength in the backend's widest dtype; a third of it as the cross-check in the narrower one."""
+    """Full strength in the backend's widest dtype; a fifth of it as the cross-check in the narrower one."""
     n = profiles.current().examples
-    return n if dtype == _prop_dtypes(backend)[0] else max(3, n // 3)
+    return n if dtype == _prop_dtypes(backend)[0] else max(3, n // 5)
 
 
 @combos(_prop_combos)
