@@ -152,7 +152,7 @@ def _wide_batch(draw, rec, dtype):
 
 
 def _output_shape(rec, case) -> tuple:
-    """The forward output's shape, for the cotangent, by spec's shape rules (spec's loops are slow at N = 5)."""
+    """The forward output's shape, for the cotangent, by spec's shape rules (spec's loops are slow at N = 6)."""
     x, kw = case.args[0], case.kwargs
     if rec.name == "conv":
         return validate.conv_output_shape(x.shape, case.args[1].shape, **kw)
