@@ -48,6 +48,9 @@ import numpy as np
 
 PARAM_NAMES = ("w1", "b1", "gamma", "beta", "w2", "b2")
 BATCH_ARRAYS = ("x", "target", "mask")
+NETWORK_OPS = ("conv", "relu", "max_pool", "batch_norm", "dropout", "dense")
+"""The ops the network is built from; a training step also calls each one's ``*_vjp``."""
+STEP_OPS = NETWORK_OPS + tuple(op + "_vjp" for op in NETWORK_OPS)
 
 
 def make_problem(*, n: int = 32, c_in: int = 3, c_out: int = 16, h: int = 32, w: int = 32, k: int = 3,

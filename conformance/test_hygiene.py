@@ -1,4 +1,5 @@
-"""Hygiene: determinism, NaN/Inf propagation (inputs are never mutated: every call checks that)."""
+"""Hygiene: determinism of every op and every VJP, NaN/Inf propagation (inputs are never mutated:
+every call checks that)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import pytest
 from hypothesis import strategies as st
 
 from impls.base import implements
+from spec import validate
 
 from . import profiles
-from .checks import check_op, checked_mask
-from .hypothesis_helpers import Case
+from .checks import check_op, checked_mask, n_gradients
+from .dtype_helpers import round_to_dtype
+from .hypothesis_helpers import Case, cotangent
 from .optable import OP_TABLE
 from .plugin import Combo, combos
-from .pytest_helpers import ConformanceFailure
+from .pytest_helpers import ConformanceFailure, call_op
 from .repro import repro_command
-from .runner import not_implemented, run_examples
+from .runner import fail_row, not_implemented, run_examples
 
 
 def _few() -> int:
@@ -39,16 +42,22 @@ def test_determinism(combo, backend, row):
     def check(case, seed):
         _, first = check_op(backend, rec, case, combo.dtype, "forward", compare_to_ref=False)
         _, second = check_op(backend, rec, case, combo.dtype, "forward", compare_to_ref=False)
-        for a, b in zip(first, second, strict=True):
-            same = (a == b) | (np.isnan(a) & np.isnan(b))
-            if not same.all():
-                i = tuple(int(v) for v in np.argwhere(~same)[0])
-                raise ConformanceFailure("nondeterministic", f"two identical calls differ: out[{i}]={a[i]!r} then "
-                                         f"{b[i]!r} [{backend.name}.{rec.name}, {combo.dtype}]")
+        _same_bits(first, second, f"{backend.name}.{rec.name}, {combo.dtype}")
         return None
 
     run_examples(row, backend, rec.cases(combo.dtype), check, max_examples=_few(),
                  repro=lambda case, seed: repro_command(combo.backend, rec.name, combo.dtype, "forward", case, seed))
+
+
+def _same_bits(first, second, where: str) -> None:
+    for j, (a, b) in enumerate(zip(first, second, strict=True)):
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        if not same.all():
+            i = tuple(int(v) for v in np.argwhere(~same)[0])
+            raise ConformanceFailure("nondeterministic", f"two identical calls differ: out[{j}][{i}]={a[i]!r} then "
+                                     f"{b[i]!r} [{where}]")
+
+
 
 
 SPECIALS = (np.nan, np.inf, -np.inf)
@@ -114,3 +123,84 @@ def test_nan_gradient(combo, backend, row):
     """NaN and Inf in x: every gradient is NaN/Inf exactly where spec's is (e.g. relu'(NaN) and the
     first NaN of a max-pool window, spec's declared policies)."""
     _check_with_specials(combo, backend, row, "gradient")
+
+
+# --- VJP determinism ---------------------------------------------------------------------------------
+# The VJPs reduce over the batch (conv's and dense's weight gradients, batch norm's ggamma and gbeta).
+# Floating-point addition is commutative, so a batch of two sums to the same bits in either order; a
+# reordered or racing batch reduction shows only from N = 3 on, and only when the summands differ (a sum
+# of zeros has one result in every order). Hence every drawn case gets 3 or 4 more samples of generic
+# (normal, never zero) values: N = 4..6 with at least three distinct summands, so few examples suffice.
+EXTRA_SAMPLES = (3, 4)
+
+
+def _vjp_examples() -> int:
+    return max(3, profiles.current().examples // 8)
+
+
+@st.composite
+def _wide_batch(draw, rec, dtype):
+    case = draw(rec.cases(dtype))
+    x = case.args[0]
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    extra = draw(st.integers(*EXTRA_SAMPLES))
+    more = round_to_dtype(2.0 * rng.standard_normal((extra, *x.shape[1:])), dtype)
+    args = [np.concatenate([x, more]), *case.args[1:]]
+    if rec.name == "dropout":  # the mask has one row per sample
+        args[1] = np.concatenate([args[1], (rng.random((extra, args[1].shape[1])) < 0.5).astype(np.float64)])
+    return Case(tuple(args), dict(case.kwargs))
+
+
+def _output_shape(rec, case) -> tuple:
+    """The forward output's shape, for the cotangent, by spec's shape rules (spec's loops are slow at N = 6)."""
+    x, kw = case.args[0], case.kwargs
+    if rec.name == "conv":
+        return validate.conv_output_shape(x.shape, case.args[1].shape, **kw)
+    if rec.name == "dense":
+        return (x.shape[0], case.args[1].shape[0])
+    if rec.name in ("max_pool", "avg_pool"):
+        return validate.pool_output_shape(x.shape, *validate.check_pool(x, **kw))
+    if rec.name == "upsample":
+        return (*x.shape[:2], *(n * f for n, f in zip(x.shape[2:], validate.check_upsample(x, **kw), strict=True)))
+    return x.shape
+
+
+@combos(_differentiable_ops)
+def test_vjp_determinism(combo, backend, row):
+    """Two identical VJP calls (same arguments, same random cotangent) agree bitwise, at batch N = 4..6."""
+    rec = OP_TABLE[combo.op]
+    opname = rec.name + "_vjp"
+    row.name = f"{opname} twice, N >= 4"
+    if not implements(backend, opname):
+        not_implemented(row, NotImplementedError(opname))
+    if not getattr(backend, "deterministic", True):
+        row.status, row.reason = "skipped", "backend declares deterministic = False"
+        pytest.skip(row.reason)
+
+    found = {}
+
+    def repro(case, seed):
+        return repro_command(combo.backend, rec.name, combo.dtype, "gradient", case, seed)
+
+    def check(case, seed):
+        if found:
+            return None
+        g = cotangent(_output_shape(rec, case), combo.dtype, seed)
+        n_out = n_gradients(rec, case)
+        first, second = (call_op(backend, opname, (g, *case.args), case.kwargs, dtype=combo.dtype, n_outputs=n_out)
+                         for _ in range(2))
+        try:
+            _same_bits(first, second, f"{backend.name}.{opname}, {combo.dtype}")
+        except ConformanceFailure as exc:
+            # Shrinking a failure that need not recur on replay only burns time: keep the example found.
+            found.update(exc=exc, case=case, seed=seed)
+        return None
+
+    run_examples(row, backend, _wide_batch(rec, combo.dtype), check, max_examples=_vjp_examples(), repro=repro)
+    if found:
+        fail_row(row, backend, found["exc"], falsifying=f"{found['case']!r}, cotangent seed={found['seed']}",
+                 repro=repro(found["case"], found["seed"]))
+        raise found["exc"]
+
+
+test_vjp_determinism.nnconform_check = "determinism"

@@ -75,6 +75,8 @@ CHECK_KINDS: dict[str, str] = {
     # Cross-backend observations (helper reportx): rendered in their own report sections, not in the matrix.
     "semantics": "properties",
     "agreement": "properties",
+    # helper checks: masks of different rows, channels and seeds are independent (test_statistics.py)
+    "independence": "properties",
 }
 """Every check kind a result row may carry, and the report group it is shown in."""
 

@@ -1,8 +1,12 @@
 """Catalogue of bad inputs (every op must raise ValueError naming ``param``) and of valid extreme inputs.
 
 ``BAD_INPUTS``: ``args`` are numpy float64 arrays, int64 index arrays (graph edges) or plain scalars
-(a backend converts the arrays with its ``asarray``); calling ``op(*args, **kwargs)`` must raise ``ValueError`` whose message
-contains ``param`` (the messages come from ``spec.validate``: ``"param=value: why"``).
+(a backend converts the arrays with its ``asarray``, except the ``raw`` positions); calling
+``op(*args, **kwargs)`` must raise ``ValueError`` whose message contains ``param`` (the messages come
+from ``spec.validate``: ``"param=value: why"``). Every ``*_vjp`` has two entries: a cotangent of the
+wrong shape (one that broadcasts to the output's, or x's shape where the output is smaller or larger)
+and one of a non-float dtype (bool, integer, complex); all forward arguments are valid, so only ``g``
+is to blame.
 
 ``EXTREME_CASES``: VALID inputs at the edges (size-1 axes, kernel as large as the input, 1e30,
 1e-30, subnormal 1e-310, an empty batch N = 0).  Every op must run and return ``expected_shape``.
@@ -28,6 +32,10 @@ class BadInput:
     kwargs: dict = field(default_factory=dict)
     param: str = ""
     """Text that must appear in the ValueError message (the parameter name, e.g. ``"w.shape"``)."""
+    raw: tuple[int, ...] = ()
+    """Positions of ``args`` handed to the backend as the numpy arrays they are, not through its ``asarray``:
+    a cotangent of a dtype the backend does not support cannot be made by ``asarray``. The op's
+    ``check_cotangent`` reads only ``.shape`` and ``.dtype``, so it rejects such an array before computing."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,32 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("running_stats-one-value-per-channel", "running_stats", (np.ones((1, 3)), C3, C3), {}, "x.shape"),
     BadInput("running_stats-empty-batch", "running_stats", (np.zeros((0, 3, 2)), C3, C3), {}, "x.shape"),
     BadInput("running_stats-mean-shape", "running_stats", (X2D, np.ones(2), C3), {}, "running_mean.shape"),
+]
+
+
+
+def _vjp_entries(op: str, args: tuple, kwargs: dict, out_shape: tuple, wrong_shape: tuple, bad_dtype) -> list:
+    """The two cotangent entries of ``op + "_vjp"``: ``g`` of ``wrong_shape``; ``g`` of ``out_shape`` in ``bad_dtype``."""
+    shape_id = "broadcasts" if all(w in (1, o) for w, o in zip(wrong_shape, out_shape, strict=True)) else "x-shaped"
+    return [
+        BadInput(f"{op}_vjp-g-shape-{shape_id}", f"{op}_vjp", (_r(*wrong_shape, seed=7), *args), kwargs, "g.shape"),
+        BadInput(f"{op}_vjp-g-dtype-{np.dtype(bad_dtype).name}", f"{op}_vjp",
+                 (np.ones(out_shape, dtype=bad_dtype), *args), kwargs, "g.dtype", raw=(0,)),
+    ]
+
+
+BAD_INPUTS += [
+    *_vjp_entries("conv", (X1D, _r(2, 3, 3, seed=1)), {}, (2, 2, 4), (2, 2, 1), np.bool_),
+    *_vjp_entries("dense", (XDENSE, WDENSE, np.zeros(5)), {}, (2, 5), (2, 1), np.int64),
+    *_vjp_entries("relu", (_r(2, 3, 4),), {}, (2, 3, 4), (2, 3, 1), np.int32),
+    *_vjp_entries("sigmoid", (_r(2, 3),), {}, (2, 3), (1, 3), np.complex128),
+    *_vjp_entries("tanh", (_r(2, 3),), {}, (2, 3), (2, 1), np.bool_),
+    *_vjp_entries("max_pool", (X2D,), {"size": 2}, (2, 3, 2, 2), (2, 3, 5, 5), np.int64),
+    *_vjp_entries("avg_pool", (X1D,), {"size": 2}, (2, 3, 3), (2, 3, 6), np.complex64),
+    *_vjp_entries("upsample", (X1D,), {"factor": 2}, (2, 3, 12), (2, 3, 6), np.int16),
+    *_vjp_entries("dropout", (X2D, np.ones((2, 3))), {"keep_prob": 0.5}, (2, 3, 5, 5), (2, 3, 1, 1), np.bool_),
+    *_vjp_entries("batch_norm", (X2D, C3, C3), {}, (2, 3, 5, 5), (1, 3, 5, 5), np.int64),
+    *_vjp_entries("batch_norm_eval", (X2D, C3, C3, C3, C3), {}, (2, 3, 5, 5), (2, 3, 5, 1), np.complex128),
 ]
 
 
@@ -280,6 +314,8 @@ BAD_INPUTS += [
     BadInput("graph_conv-bias-shape", "graph_conv", (XG, EG, WG, np.zeros(3)), {}, "b.shape"),
     BadInput("graph_conv-unknown-normalize", "graph_conv", (XG, EG, WG), {"normalize": "sum"}, "normalize"),
     BadInput("graph_conv-self-loops-not-bool", "graph_conv", (XG, EG, WG), {"self_loops": 1}, "self_loops"),
+    *_vjp_entries("locally_connected", (XLC, WLC), {}, (2, 2, 4), (2, 2, 1), np.bool_),
+    *_vjp_entries("graph_conv", (XG, EG, WG), {}, (4, 2), (4, 1), np.int64),
 ]
 
 EXTREME_CASES += [

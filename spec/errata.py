@@ -341,6 +341,12 @@ DECISIONS: list[Decision] = [
         "gives coefficient 0.",
         "spec/graph.py",
     ),
+    Decision(
+        "VJP cotangent dtype",
+        "A cotangent must be a real floating-point array; a bool, integer or complex g raises ValueError "
+        "naming g.dtype (a backend computes the gradients in x's dtype).",
+        "spec/validate.py",
+    ),
 ]
 
 

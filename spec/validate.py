@@ -236,10 +236,16 @@ def check_running_stats(x, running_mean, running_var, *, momentum=0.1):
 
 
 def check_cotangent(g, expected_shape, param: str = "g") -> None:
-    """A ``*_vjp`` cotangent must have exactly the forward output's shape."""
+    """A ``*_vjp`` cotangent must have exactly the forward output's shape (never broadcast), and a real
+    floating-point dtype: a bool, integer or complex ``g`` is not the cotangent of a float output. The dtype is
+    read by name (``float32``, ``torch.float64``, ``bfloat16`` ...), so any array library passes this check."""
     gs = _shape(g, param)
     if gs != tuple(expected_shape):
         _fail(f"{param}.shape", gs, f"expected the forward output's shape {tuple(expected_shape)}")
+    dtype = getattr(g, "dtype", None)
+    name = None if dtype is None else str(dtype).removeprefix("torch.")
+    if name is not None and "float" not in name:
+        _fail(f"{param}.dtype", name, "expected a real floating-point cotangent (the gradient of a float output)")
 
 
 # ------------------------------------------------------------------ the lecture's two generalizations of conv

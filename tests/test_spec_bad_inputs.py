@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spec
-from spec.catalogue import BY_NAME, CATALOGUE, INDEX_DTYPE, ArgRole
+from spec.catalogue import BY_NAME, CATALOGUE, FUNCTION_NAMES, INDEX_DTYPE, ArgRole
 
 DIFFERENTIABLE = {op.name for op in CATALOGUE if op.vjp is not None}
 
@@ -30,10 +30,37 @@ def test_bad_inputs_cover_every_op():
     assert len(spec.BAD_INPUTS) >= 25
     ids = [b.id for b in spec.BAD_INPUTS]
     assert len(ids) == len(set(ids))
-    assert {b.op for b in spec.BAD_INPUTS} == set(BY_NAME), "every op of spec's catalogue needs a bad input"
-    for b in spec.EXTREME_CASES + spec.BAD_INPUTS:
-        for a in b.args:  # floats are float64; integer arrays are index arrays (or deliberately bad ones)
-            assert not isinstance(a, np.ndarray) or a.dtype in (np.float64, np.dtype(INDEX_DTYPE)), b.id
+    assert {b.op for b in spec.BAD_INPUTS} == set(FUNCTION_NAMES), "every op and VJP of the catalogue needs a bad input"
+    for b in spec.BAD_INPUTS:
+        for i, a in enumerate(b.args):
+            if i in b.raw:  # handed over as is: it must be of a dtype no backend's asarray would make
+                assert isinstance(a, np.ndarray) and a.dtype.kind != "f", b.id
+            else:  # floats are float64; integer arrays are index arrays (or deliberately bad ones)
+                assert not isinstance(a, np.ndarray) or a.dtype in (np.float64, np.dtype(INDEX_DTYPE)), b.id
+
+
+@pytest.mark.parametrize("op", [op.name for op in CATALOGUE if op.vjp is not None])
+def test_every_vjp_has_a_wrong_shape_and_a_wrong_dtype_cotangent(op):
+    entries = {b.param: b for b in spec.BAD_INPUTS if b.op == op + "_vjp"}
+    assert set(entries) == {"g.shape", "g.dtype"}, sorted(entries)
+    for b in entries.values():
+        # The forward arguments are valid: the forward op runs, so only the cotangent can be to blame.
+        out = getattr(spec, op)(*b.args[1:], **b.kwargs)
+        out_shape = (out[0] if isinstance(out, tuple) else out).shape
+        g = b.args[0]
+        if b.param == "g.shape":
+            assert g.shape != out_shape and g.ndim == len(out_shape)
+        else:
+            assert g.shape == out_shape and g.dtype.kind in "biuc"
+    # The same op accepts a float cotangent of the right shape (the entries differ from a valid call only in g).
+    good = np.random.default_rng(1).standard_normal(out_shape)
+    assert len(getattr(spec, op + "_vjp")(good, *b.args[1:], **b.kwargs)) >= 1
+
+
+def test_a_broadcasting_cotangent_is_among_the_bad_inputs():
+    """A VJP that broadcasts g to the output's shape (numpy's habit) must be caught: most shape entries broadcast."""
+    broadcasting = [b for b in spec.BAD_INPUTS if b.param == "g.shape" and b.id.endswith("broadcasts")]
+    assert {b.op for b in broadcasting} >= {"conv_vjp", "dense_vjp", "dropout_vjp", "batch_norm_vjp"}
 
 
 def test_index_arguments_are_integer_in_every_valid_case():
