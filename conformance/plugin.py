@@ -193,6 +193,11 @@ def row(request, combo) -> Row:
     return r
 
 
+_QUARANTINED_CHECK = {"realistic": "", "keep_rate": "statistics", "seeds": "statistics", "expectation": "statistics",
+                      "nan_window_policy": "nan_policy", "network": "composite"}
+"""Check kind of a test that is not run (the test body sets it otherwise); "" = the combo's mode."""
+
+
 @pytest.fixture
 def backend(combo, row, request):
     if combo.extra.startswith("collect-error"):
@@ -200,6 +205,8 @@ def backend(combo, row, request):
     first = request.config._nnconform.quarantine.lookup(combo.backend, combo.op)
     if first is not None:
         row.status, row.category = first["status"], first["category"]
+        row.check = _QUARANTINED_CHECK.get(row.check, row.check) or combo.extra
+        row.tier = "realistic" if request.function.__name__ == "test_realistic" else row.tier
         row.extra["quarantined_after"] = first["nodeid"]
         row.reason = (f"not run: {combo.backend} / {combo.op} is quarantined after the {first['category']} of "
                       f"{first['nodeid']}")
@@ -257,9 +264,10 @@ def _crash_row(report) -> dict | None:
     parts = nodeid[nodeid.index("[") + 1:-1].split("|")
     text = report.longreprtext or ""
     crashed = "crashed" in text or "worker" in text and "died" in text
+    lines = [ln for ln in text.strip().splitlines() if "crashed" in ln] or text.strip().splitlines() or [""]
     r = Row(backend=parts[0], op=parts[1] if len(parts) > 1 else "*", dtype=parts[2] if len(parts) > 2 else "-",
             check=nodeid.split("::")[-1].split("[")[0].removeprefix("test_"), nodeid=nodeid, status=ERROR,
-            category="crash" if crashed else "unexpected_exception", message=text.strip()[-600:],
+            category="crash" if crashed else "unexpected_exception", message=lines[-1][-600:],
             traceback=text[-4000:], name=nodeid.split("::")[-1])
     return r.as_dict()
 

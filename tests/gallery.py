@@ -120,7 +120,3 @@ class ReturnsList(NumpyBackend):
 def raising_factory():
     """A zero-argument factory (as an entry point may name) that raises instead of returning a backend."""
     raise RuntimeError("simulated factory failure: the device handle could not be opened")
-
-
-GALLERY["tests.gallery:ReturnsList"] = ("relu", "forward", "not_an_array")
-GALLERY["tests.gallery:raising_factory"] = ("*", "load", "import_error")
