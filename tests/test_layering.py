@@ -132,3 +132,15 @@ def test_only_the_cli_orchestrates():
     e = edges()
     assert {d for (s, d) in e if s == TOP} >= {"reports", "impls"}
     assert not [s for (s, d) in e if d == TOP]
+
+
+def test_the_report_speaks_the_schema_vocabulary():
+    """render.py's groups, check kinds and statuses come from nnconform.schema: every group is produced by a kind."""
+    from nnconform import schema
+    from reports import render
+
+    assert [g[0] for g in render.CHECK_GROUPS] == list(schema.CHECK_GROUPS)
+    assert all(checks for *_, checks in render.CHECK_GROUPS), render.CHECK_GROUPS  # no group that nothing fills
+    assert {k for *_, checks in render.CHECK_GROUPS for k in checks} == set(schema.CHECK_KINDS)
+    assert set(render.STATUSES) == set(schema.STATUSES) <= set(render.STATUS_STYLE)
+    assert render.SCHEMA == schema.RESULTS_SCHEMA
