@@ -2,7 +2,7 @@
 
     nnconform run [--backend NAME]... [--profile ci|dev|thorough] [--out DIR] [-n N] [--hypothesis-seed S]
                   [-- extra pytest args]
-    nnconform report RESULTS.json [--out DIR]
+    nnconform report RESULTS.json|RUN_DIR [--out DIR]
     nnconform bench [args...]          (delegates to benchmarks.cli:main, else conformance.bench:main)
     nnconform backends
     nnconform --version
@@ -179,6 +179,8 @@ def _cmd_report(args, extra) -> int:
     sources = []
     for name in args.results:
         src = Path(name)
+        if src.is_dir():  # a run's output folder (what --out names)
+            src = src / "results.json"
         if not src.exists():
             partial = src.with_suffix(".jsonl")
             if src.suffix == ".json" and partial.exists():
@@ -186,8 +188,6 @@ def _cmd_report(args, extra) -> int:
                 src = partial
             else:
                 raise CliError(f"{src}: no such file")
-        if src.is_dir():
-            raise CliError(f"{src}: is a folder; give the results.json inside it")
         sources.append(src)
     docs = []
     for src in sources:
@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render the HTML report from a saved results.json",
                          epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("results", nargs="+", metavar="RESULTS.json",
-                     help="results.json (or a partial results.jsonl)")
+                     help="results.json, a partial results.jsonl, or a run's output folder")
     rep.add_argument("--out", default=None, metavar="DIR",
                      help="output folder; the report is DIR/index.html (default: the results file's folder)")
     rep.set_defaults(func=_cmd_report)

@@ -49,6 +49,13 @@ def test_report_default_out_and_module_entry(tmp_path):
     assert (tmp_path / "index.html").read_text(encoding="utf-8") == render_report(json.loads(src.read_text()))
 
 
+def test_report_accepts_a_run_folder(tmp_path, sample):
+    run = tmp_path / "nnconform-out"
+    atomic.write_json_atomic(run / "results.json", sample)
+    assert cli.main(["report", str(run)]) == 0
+    assert (run / "index.html").read_text(encoding="utf-8") == render_report(json.loads((run / "results.json").read_text()))
+
+
 def test_report_uses_partial_jsonl(tmp_path, sample):
     header = {k: v for k, v in sample.items() if k in ("schema", "run", "backends")}
     lines = [json.dumps(header)] + [json.dumps(r) for r in sample["results"]]
