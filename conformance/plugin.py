@@ -1,13 +1,25 @@
 """The nnconform pytest plugin (entry point ``pytest11``), so ``pytest --backend NAME`` works anywhere.
 
 * ``--backend NAME`` (repeatable; registered name or ``module:attr``); default: every registered backend.
-* ``--conformance-profile ci|dev|thorough``; ``--example-timeout SECONDS`` per backend call.
-* ``--results-json PATH`` (default ``reports/results.json`` under the rootdir) and ``--report-html PATH``.
+* ``--conformance-profile ci|dev|thorough``; ``--example-timeout SECONDS`` fixes the per-call time limit
+  (default: the scaled rule of :func:`conformance.pytest_helpers.call_limit`).
+* ``--results-json PATH`` (default ``nnconform-out/results.json`` under the directory pytest was started
+  in) and ``--report-html PATH`` (rendered by the ``nnconform.renderers`` entry point ``html``).
+
+**Inert unless asked.** Installed, the plugin is loaded into every pytest session of the environment.
+It only adds its options there. It activates (loads its hypothesis profile, instantiates backends,
+writes results) only when the session collects the conformance suite (a path inside this package
+among pytest's arguments or testpaths) or passes one of its own options (``--backend``, ...).
 
 Tests ask for a ``combo`` argument and get one parametrisation per selected backend x op x dtype
 (see :func:`pytest_generate_tests`). Each test fills a result :class:`~conformance.runner.Row`;
 the rows travel in ``report.user_properties`` (so they survive xdist) and the controller writes
 them incrementally through :class:`~conformance.results.ResultsWriter`.
+
+**Quarantine.** After a backend's op times out or kills its worker, the rest of that backend's tests
+of that op are not run: they are recorded at once with the same status and category, and a message
+naming the first failing test (:class:`~conformance.quarantine.Quarantine`, marker files next to the
+results file, so xdist workers share them).
 """
 
 from __future__ import annotations
@@ -18,13 +30,17 @@ from pathlib import Path
 
 import pytest
 
-import impls
+from nnconform.schema import ERROR, EXPECTED_DEVIATION, FAIL, PASS, SKIPPED
 
 from . import profiles, pytest_helpers
-from .results import ResultsWriter, backend_entries, run_metadata
+from .quarantine import Quarantine
 from .runner import Row
 
 ROW_KEY = "nnconform_row"
+DEFAULT_RESULTS = Path("nnconform-out") / "results.json"
+"""Default results file, relative to the directory pytest was started in (never inside a source package)."""
+_OWN_OPTIONS = ("backend", "conformance_profile", "results_json", "report_html", "example_timeout")
+_SUITE_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -45,43 +61,83 @@ def pytest_addoption(parser):
     group.addoption("--conformance-profile", default=None, choices=sorted(profiles.PROFILES),
                     help="how hard to try: dev, ci (default) or thorough")
     group.addoption("--results-json", default=None, metavar="PATH",
-                    help="where to write results (default: reports/results.json under the rootdir)")
+                    help=f"where to write results (default: ./{DEFAULT_RESULTS.as_posix()})")
     group.addoption("--report-html", default=None, metavar="PATH", help="also render the HTML report here")
     group.addoption("--example-timeout", type=float, default=None, metavar="SECONDS",
-                    help=f"time limit per backend call (default {pytest_helpers.EXAMPLE_TIMEOUT_S:g})")
+                    help="fixed time limit per backend call (default: "
+                         f"{pytest_helpers.LIMIT_FACTOR:g}x the float64 reference's time on the same case, "
+                         f"at least {pytest_helpers.LIMIT_FLOOR_S:g} s, at most {pytest_helpers.LIMIT_CEILING_S:g} s)")
 
 
 def _is_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _inside_suite(arg: str, base: Path) -> bool:
+    target = arg.split("::", 1)[0]
+    if target == "conformance" or target.startswith("conformance."):  # --pyargs
+        return True
+    try:
+        path = (base / target).resolve()
+    except (OSError, ValueError):
+        return False
+    return path == _SUITE_DIR or _SUITE_DIR in path.parents
+
+
+def wants_suite(config) -> bool:
+    """Whether this session asked for the conformance suite (see the module docstring)."""
+    if any(config.getoption(name) is not None for name in _OWN_OPTIONS):
+        return True
+    base = Path(config.invocation_params.dir)
+    return any(_inside_suite(str(a), base) for a in config.args)
+
+
+def results_path(config) -> Path:
+    given = config.getoption("results_json")
+    return Path(config.invocation_params.dir) / (given or DEFAULT_RESULTS)
+
+
 class _State:
     def __init__(self, config):
+        import impls
+
         names = config.getoption("backend") or None
         self.statuses = impls.backend_statuses(names)
         self.available = [s.name for s in self.statuses if s.status == "available"]
-        self.writer: ResultsWriter | None = None
+        self.writer = None
+        self.quarantine = Quarantine.beside(results_path(config))
 
 
 def pytest_configure(config):
+    if wants_suite(config):
+        activate(config)
+
+
+def activate(config) -> _State:
+    """Load the profile, the backends and (on the controller) the results writer. Idempotent."""
+    state = getattr(config, "_nnconform", None)
+    if state is not None:
+        return state
     config.addinivalue_line("markers", "nnconform_ops(predicate): which op records a test runs over")
     config.addinivalue_line("markers", "nnconform_dtypes(names): restrict a test's dtypes")
     profiles.load(config.getoption("conformance_profile"))
-    if config.getoption("example_timeout") is not None:
-        pytest_helpers.EXAMPLE_TIMEOUT_S = config.getoption("example_timeout")
+    pytest_helpers.LIMIT_OVERRIDE_S = config.getoption("example_timeout")
     state = _State(config)
     config._nnconform = state
     if _is_worker(config):
-        return
-    json_path = config.getoption("results_json") or str(Path(config.rootpath) / "reports" / "results.json")
-    html_path = config.getoption("report_html")
+        return state
+    from .results import ResultsWriter, backend_entries, run_metadata
+
+    state.quarantine.clear()  # before any worker starts: markers of an earlier run in this folder go
     meta = run_metadata(config)
-    state.writer = ResultsWriter(json_path, html_path, meta, backend_entries(state.statuses))
+    state.writer = ResultsWriter(results_path(config), config.getoption("report_html"), meta,
+                                 backend_entries(state.statuses))
     for s in state.statuses:
         if s.status == "error":
-            state.writer.add([Row(backend=s.name, op="*", dtype="-", check="load", status="error",
+            state.writer.add([Row(backend=s.name, op="*", dtype="-", check="load", status=ERROR,
                                   category="import_error", message=s.reason.strip().splitlines()[-1][:400],
                                   traceback=s.reason[-4000:], name="load backend").as_dict()])
+    return state
 
 
 def pytest_report_header(config):
@@ -103,6 +159,9 @@ def pytest_generate_tests(metafunc):
     if "combo" not in metafunc.fixturenames:
         return
     config = metafunc.config
+    activate(config)  # the suite was collected by a path wants_suite did not recognise
+    import impls
+
     gen = getattr(metafunc.function, "nnconform_combos", None)
     if gen is None:
         raise pytest.UsageError(f"{metafunc.function.__name__} asks for 'combo' but has no nnconform_combos")
@@ -134,28 +193,47 @@ def row(request, combo) -> Row:
     return r
 
 
+_QUARANTINED_CHECK = {"realistic": "", "keep_rate": "statistics", "seeds": "statistics", "expectation": "statistics",
+                      "nan_window_policy": "nan_policy", "network": "composite", "mask_independence": "independence",
+                      "seed_independence": "independence", "vjp_determinism": "determinism",
+                      "semantics_spec": "semantics"}
+"""Check kind of a test that is not run (the test body sets it otherwise); "" = the combo's mode."""
+
+
 @pytest.fixture
-def backend(combo):
+def backend(combo, row, request):
     if combo.extra.startswith("collect-error"):
         pytest.fail(f"backend {combo.backend!r} raised while listing its dtypes/ops: {combo.extra}")
+    first = request.config._nnconform.quarantine.lookup(combo.backend, combo.op)
+    if first is not None:
+        row.status, row.category = first["status"], first["category"]
+        row.check = _QUARANTINED_CHECK.get(row.check, row.check) or combo.extra
+        row.tier = "realistic" if request.function.__name__ == "test_realistic" else row.tier
+        row.extra["quarantined_after"] = first["nodeid"]
+        row.reason = (f"not run: {combo.backend} / {combo.op} is quarantined after the {first['category']} of "
+                      f"{first['nodeid']}")
+        row.message = f"{row.reason}: {first['message']}"[:1000]
+        pytest.fail(row.message, pytrace=False)
+    import impls
+
     return impls.get_backend(combo.backend)
 
 
 def _finalise(row: Row, rep, item) -> None:
     row.duration_s = round(time.perf_counter() - getattr(item, "_nnconform_t0", time.perf_counter()), 4)
     if rep.passed:
-        row.status = row.status or "pass"
+        row.status = row.status or PASS
     elif hasattr(rep, "wasxfail"):
-        row.status = "expected_deviation"
+        row.status = EXPECTED_DEVIATION
         row.reason = row.reason or str(rep.wasxfail)
     elif rep.skipped:
-        row.status = row.status or "skipped"
+        row.status = row.status or SKIPPED
         if not row.reason and isinstance(rep.longrepr, tuple):
             row.reason = str(rep.longrepr[2])
     else:
         text = rep.longreprtext or ""
-        if row.status not in ("fail", "error"):
-            row.status = "fail"
+        if row.status not in (FAIL, ERROR):
+            row.status = FAIL
             last = text.strip().splitlines()[-1] if text.strip() else ""
             timed_out = "Timeout" in last or "Timeout >" in text or "did not return within" in text
             # Backend calls go through call_op, which turns every backend misbehaviour into a categorised
@@ -175,6 +253,8 @@ def pytest_runtest_makereport(item, call):
         return
     if rep.when == "call" or (rep.when == "setup" and not rep.passed):
         _finalise(row, rep, item)
+        if "quarantined_after" not in row.extra:
+            item.config._nnconform.quarantine.record(row.as_dict())
         rep.user_properties.append((ROW_KEY, row.as_dict()))
         item._nnconform_shipped = True
 
@@ -186,9 +266,10 @@ def _crash_row(report) -> dict | None:
     parts = nodeid[nodeid.index("[") + 1:-1].split("|")
     text = report.longreprtext or ""
     crashed = "crashed" in text or "worker" in text and "died" in text
+    lines = [ln for ln in text.strip().splitlines() if "crashed" in ln] or text.strip().splitlines() or [""]
     r = Row(backend=parts[0], op=parts[1] if len(parts) > 1 else "*", dtype=parts[2] if len(parts) > 2 else "-",
-            check=nodeid.split("::")[-1].split("[")[0].removeprefix("test_"), nodeid=nodeid, status="error",
-            category="crash" if crashed else "unexpected_exception", message=text.strip()[-600:],
+            check=nodeid.split("::")[-1].split("[")[0].removeprefix("test_"), nodeid=nodeid, status=ERROR,
+            category="crash" if crashed else "unexpected_exception", message=lines[-1][-600:],
             traceback=text[-4000:], name=nodeid.split("::")[-1])
     return r.as_dict()
 
@@ -199,16 +280,17 @@ _SESSION_CONFIG = []
 
 def pytest_runtest_logreport(report):
     config = _SESSION_CONFIG[-1] if _SESSION_CONFIG else None
-    if config is None or _is_worker(config):
+    state = getattr(config, "_nnconform", None)
+    if state is None or state.writer is None:
         return
-    writer = config._nnconform.writer
     rows = [v for k, v in report.user_properties if k == ROW_KEY]
     if rows:
-        writer.add(rows)
+        state.writer.add(rows)
     elif report.failed and (report.when not in ("setup", "call", "teardown") or "crashed" in report.longreprtext):
         crash = _crash_row(report)
         if crash is not None:
-            writer.add([crash])
+            state.quarantine.record(crash)  # the replacement worker reads it before its next test
+            state.writer.add([crash])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -218,8 +300,9 @@ def pytest_sessionstart(session):
 
 def pytest_keyboard_interrupt(excinfo):
     config = _SESSION_CONFIG[-1] if _SESSION_CONFIG else None
-    if config is not None and not _is_worker(config) and config._nnconform.writer:
-        config._nnconform.writer.finish(complete=False, note="interrupted (KeyboardInterrupt)")
+    state = getattr(config, "_nnconform", None)
+    if state is not None and state.writer is not None:
+        state.writer.finish(complete=False, note="interrupted (KeyboardInterrupt)")
 
 
 def pytest_sessionfinish(session, exitstatus):

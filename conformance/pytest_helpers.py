@@ -1,9 +1,14 @@
 """Calling a suspect backend safely, and failures that explain themselves.
 
 Every call into a backend goes through :func:`call_op`, which converts arguments, enforces a
-per-example time limit, and turns each kind of misbehaviour into a :class:`ConformanceFailure`
-with a category the report shows (wrong_shape, wrong_dtype, not_an_array, mutated_input,
-unexpected_exception, timeout, ...).
+per-call time limit (:func:`call_limit`), and turns each kind of misbehaviour into a
+:class:`ConformanceFailure` with a category the report shows (wrong_shape, wrong_dtype,
+not_an_array, mutated_input, unexpected_exception, timeout, ...).
+
+The time limit scales with the work: ``LIMIT_FACTOR`` times what the float64 reference (spec, or
+the realistic tier's oracle) took on the very same case, never below ``LIMIT_FLOOR_S`` (the floor
+absorbs first-call costs: JIT compilation, CUDA start-up, a loaded machine) and never above
+``LIMIT_CEILING_S``. ``--example-timeout SECONDS`` replaces the rule by one fixed limit.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -18,8 +24,37 @@ from impls.base import NotImplementedOp
 
 from .dtype_helpers import arg_dtype
 
-EXAMPLE_TIMEOUT_S = 60.0
-"""Per-call time limit; changed by ``--example-timeout``."""
+LIMIT_FACTOR = 100.0
+"""A backend call may take this many times the float64 reference's time on the same case ..."""
+LIMIT_FLOOR_S = 10.0
+"""... but always at least this long ..."""
+LIMIT_CEILING_S = 120.0
+"""... and never longer than this."""
+LIMIT_OVERRIDE_S: float | None = None
+"""A fixed limit for every call instead of the rule; set by ``--example-timeout``."""
+
+
+def call_limit(reference_s: float | None) -> float:
+    """The time limit of one backend call whose float64 reference took ``reference_s`` seconds."""
+    if LIMIT_OVERRIDE_S is not None:
+        return LIMIT_OVERRIDE_S
+    scaled = LIMIT_FACTOR * (reference_s or 0.0)
+    return min(LIMIT_CEILING_S, max(LIMIT_FLOOR_S, scaled))
+
+
+def _spec_seconds(opname: str, args, kwargs) -> float | None:
+    """Time spec's ``opname`` on ``args`` (for a call no caller timed a reference for; spec computes in float64)."""
+    import spec
+
+    fn = getattr(spec, opname, None)
+    if fn is None:
+        return None
+    t0 = time.perf_counter()
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # bad input: spec raises at once, and the time until then is the work
+        pass
+    return time.perf_counter() - t0
 
 
 class ConformanceFailure(AssertionError):
@@ -130,9 +165,16 @@ def convert_output(backend, out, *, dtype: str | None, n_outputs: int | None, wh
 
 
 def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | None = 1,
-            check_mutation: bool = True):
-    """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype``); return float64 outputs."""
+            check_mutation: bool = True, reference_s: float | None = None):
+    """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype``); return float64 outputs.
+
+    ``reference_s``: what the float64 reference took on this case (the time limit scales with it);
+    when not given, spec's ``opname`` is timed here on the same arguments.
+    """
     where = describe_call(backend.name, opname, args, kwargs)
+    if reference_s is None and LIMIT_OVERRIDE_S is None:
+        reference_s = _spec_seconds(opname, args, kwargs)
+    limit = call_limit(reference_s)
     try:
         native = to_native(backend, args, dtype)
     except Exception as exc:
@@ -140,7 +182,7 @@ def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | 
                                  f"{exc}") from exc
     before = snapshot(backend, native) if check_mutation else None
     try:
-        with time_limit(EXAMPLE_TIMEOUT_S):
+        with time_limit(limit):
             out = getattr(backend, opname)(*native, **kwargs)
     except NotImplementedOp:
         raise

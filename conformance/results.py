@@ -20,10 +20,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from reports.atomic import json_safe, write_json_atomic
+from nnconform.atomic import json_safe, write_json_atomic
+from nnconform.schema import RESULTS_SCHEMA as SCHEMA
 
-SCHEMA = "nnconform.results/1"
 FLUSH_S = 2.0
+RENDERER_GROUP = "nnconform.renderers"
+"""Entry-point group of the HTML renderer ``--report-html`` calls: ``html = "module:function(doc, path)"``."""
+DEFAULT_RENDERER = "reports.render:write_report"
+"""The renderer used when no ``html`` entry point is installed (a source checkout). conformance knows
+it only as this name, resolved at the end of the run: it never imports the renderer's code."""
 
 
 def cpu_model() -> str:
@@ -217,8 +222,22 @@ class ResultsWriter:
             self._jsonl.close()
         if self.html_path is not None:
             try:
-                from reports.render import write_report
-
-                write_report(doc, self.html_path)
+                find_renderer()(doc, self.html_path)
             except Exception as exc:  # the results file is already safe on disk
                 print(f"nnconform: could not render {self.html_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def find_renderer():
+    """The ``html`` renderer: the entry point of :data:`RENDERER_GROUP`, else :data:`DEFAULT_RENDERER`.
+
+    Looked up by name, like a backend given as ``module:attr``: results are written by conformance
+    and rendered by whoever registered a renderer, so conformance does not depend on reports.
+    """
+    import importlib
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=RENDERER_GROUP):
+        if ep.name == "html":
+            return ep.load()
+    module, attr = DEFAULT_RENDERER.split(":")
+    return getattr(importlib.import_module(module), attr)

@@ -10,7 +10,7 @@ from impls.base import NotImplementedOp, implements
 from .composite import PARAM_NAMES, STEP_OPS, composite_step, make_problem, sgd_steps, to_backend, to_numpy
 from .dtype_helpers import round_to_dtype
 from .plugin import Combo, combos
-from .pytest_helpers import ConformanceFailure
+from .pytest_helpers import BackendTimeout, ConformanceFailure, call_limit, time_limit
 from .runner import fail_row, not_implemented, pytest_repro
 from .spec_backend import SpecBackend
 from .tolerance import compare
@@ -50,12 +50,16 @@ def test_network(combo, backend, row, request):
     ref = SpecBackend()
     try:
         try:
-            loss, grads = composite_step(backend, to_backend(backend, params, combo.dtype),
-                                         to_backend(backend, batch, combo.dtype))
-            losses, final = sgd_steps(backend, to_backend(backend, params, combo.dtype),
-                                      to_backend(backend, batch, combo.dtype), lr=0.1, steps=3)
+            # The network calls backend ops directly, not through call_op: one limit for all of it (the ceiling).
+            with time_limit(call_limit(float("inf"))):
+                loss, grads = composite_step(backend, to_backend(backend, params, combo.dtype),
+                                             to_backend(backend, batch, combo.dtype))
+                losses, final = sgd_steps(backend, to_backend(backend, params, combo.dtype),
+                                          to_backend(backend, batch, combo.dtype), lr=0.1, steps=3)
         except NotImplementedOp as exc:  # an op that declines at call time
             not_implemented(row, exc)
+        except BackendTimeout as exc:
+            raise ConformanceFailure("timeout", f"the network: {exc}") from None
         except Exception as exc:  # the network calls backend ops directly, not through call_op
             raise ConformanceFailure("unexpected_exception", f"the network raised {type(exc).__name__}: {exc}") from exc
         ref_loss, ref_grads = composite_step(ref, params, batch)

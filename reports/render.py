@@ -8,7 +8,8 @@ Public API:
 
 * :func:`render_report` ``(results: dict) -> str``
 * :func:`write_report` ``(results: dict, path) -> Path`` (atomic)
-* :func:`load_results` ``(path) -> dict`` (a results.json, or a partial results.jsonl)
+* :func:`load_results` ``(path) -> dict`` (a results.json, or a partial results.jsonl; validated, else
+  :class:`ResultsError` with a one-line message)
 * :func:`summarize` ``(results: dict) -> dict`` (counts by status, failing cells; used by the CLI)
 * :func:`aggregate_status` ``(statuses) -> str`` (the matrix's cell rule)
 """
@@ -23,31 +24,26 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from nnconform import schema
+from nnconform.atomic import write_text_atomic
 from nnconform.schema import OBSERVATION_KINDS
 
 from . import charts
-from .atomic import write_text_atomic
 
-__all__ = ["render_report", "write_report", "load_results", "summarize", "aggregate_status",
-           "CHECK_GROUPS", "STATUSES"]
+__all__ = ["render_report", "write_report", "load_results", "validate_results", "ResultsError", "summarize",
+           "aggregate_status", "CHECK_GROUPS", "STATUSES"]
 
-SCHEMA = "nnconform.results/1"
+SCHEMA = schema.RESULTS_SCHEMA
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 
-# (key, column label, long label, checks in the group)
-CHECK_GROUPS = [
-    ("forward", "fwd", "forward", ("forward",)),
-    ("gradient", "grad", "gradient (VJP)", ("gradient",)),
-    ("worked", "ex", "worked examples", ("worked_example",)),
-    ("properties", "prop", "properties",
-     ("property", "statistics", "tie_policy", "hygiene", "composite", "determinism", "nan_propagation",
-      "mask_is_binary")),
-    ("bad_input", "bad", "bad & edge input", ("bad_input", "extreme_input")),
-]
-_GROUP_OF_CHECK = {c: key for key, _, _, checks in CHECK_GROUPS for c in checks}
-# any other check kind a newer plugin records lands in "properties" (shown with its own name in the details)
+# (key, column label, long label, check kinds in the group): from nnconform.schema, in its order
+CHECK_GROUPS = [(key, short, long, tuple(k for k, g in schema.CHECK_KINDS.items() if g == key))
+                for key, (short, long) in schema.CHECK_GROUPS.items()]
+_GROUP_OF_CHECK = dict(schema.CHECK_KINDS)
+_FALLBACK_GROUP = "properties"
+# a check kind outside the schema (a newer plugin) lands in "properties", shown with its own name in the details
 
-STATUSES = ["pass", "fail", "expected_deviation", "not_implemented", "unavailable", "error", "skipped"]
+STATUSES = list(schema.STATUSES)
 # symbol, short text, long text; the symbol and the text make the status readable without colour
 STATUS_STYLE = {
     "pass": ("✓", "pass", "pass"),
@@ -63,7 +59,7 @@ STATUS_STYLE = {
 STATUS_RANK = {"error": 7, "fail": 6, "expected_deviation": 5, "pass": 4, "skipped": 3,
                "not_implemented": 2, "unavailable": 1, "none": 0}
 _TIER_ORDER = {"small": 0, "realistic": 1}
-BAD = ("fail", "error")
+BAD = schema.BAD_STATUSES
 PROBLEMS = ("fail", "error", "expected_deviation")
 
 OP_ORDER = ["conv", "dense", "relu", "sigmoid", "tanh", "max_pool", "avg_pool", "upsample", "dropout",
@@ -263,7 +259,7 @@ def _norm_result(r: dict, index: int) -> dict:
         "dtype": _s(r.get("dtype")) or "-",
         "tier": _s(r.get("tier")) or "-",
         "check": check,
-        "group": _GROUP_OF_CHECK.get(check, "properties"),
+        "group": _GROUP_OF_CHECK.get(check, _FALLBACK_GROUP),
         "name": _s(r.get("name"), LIMITS["short"]) or _s(r.get("nodeid"), LIMITS["short"]) or check,
         "nodeid": _s(r.get("nodeid"), LIMITS["value"]),
         "status": status,
@@ -672,22 +668,65 @@ def write_report(results: dict, path) -> Path:
 
 
 # ------------------------------------------------------------------------------------ load/summary
-def load_results(path) -> dict:
-    """Read a results.json, or rebuild a partial results dict from a results.jsonl.
+class ResultsError(ValueError):
+    """A file that is not a readable nnconform results file; the message is one line naming what is wrong."""
 
-    In a ``.jsonl`` file each line is one JSON object: a line with a ``"schema"`` key is the run
-    header (its keys are merged in), a line with ``"backend"`` and ``"status"`` is a result record.
-    A truncated last line (the run was killed mid-write) is ignored. The result is marked incomplete.
+
+REQUIRED_FIELDS = {"run": dict, "backends": list, "results": list}
+"""Top-level fields every results document has (a ``.jsonl`` header has all but ``results``)."""
+REQUIRED_ROW_FIELDS = ("backend", "op", "check", "status")
+
+
+def _check_schema(doc: dict, where: str) -> None:
+    name, _, version = _s(doc.get("schema")).partition("/")
+    want_name, _, want_version = SCHEMA.partition("/")
+    if "schema" not in doc:
+        raise ResultsError(f"{where}: no 'schema' field; expected \"{SCHEMA}\" (is this an nnconform results file?)")
+    if name != want_name:
+        raise ResultsError(f"{where}: schema={doc.get('schema')!r}; expected \"{SCHEMA}\"")
+    if version != want_version:
+        raise ResultsError(f"{where}: schema version {version!r} is not supported; this nnconform reads "
+                           f"version {want_version} (\"{SCHEMA}\")")
+
+
+def validate_results(doc, where: str = "results") -> dict:
+    """``doc`` if it is a results document (schema name and version, required fields), else :class:`ResultsError`."""
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    _check_schema(doc, where)
+    for key, kind in REQUIRED_FIELDS.items():
+        if key not in doc:
+            raise ResultsError(f"{where}: required field '{key}' is missing")
+        if not isinstance(doc[key], kind):
+            raise ResultsError(f"{where}: field '{key}' is {type(doc[key]).__name__}, expected {kind.__name__}")
+    for i, r in enumerate(doc["results"]):
+        missing = [k for k in REQUIRED_ROW_FIELDS if not isinstance(r, dict) or k not in r]
+        if missing:
+            raise ResultsError(f"{where}: results[{i}] lacks required field(s) {', '.join(missing)}")
+    return doc
+
+
+def load_results(path) -> dict:
+    """Read and validate a results.json, or rebuild a partial results dict from a results.jsonl.
+
+    In a ``.jsonl`` file each line is one JSON object: the first is the run header (schema, run,
+    backends), every later line with ``"backend"`` and ``"status"`` is a result record. A truncated
+    last line (the run was killed mid-write) is ignored. The result is marked incomplete.
+    Raises :class:`ResultsError` (a ValueError, one line) for a file that is not a results file.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if path.suffix != ".jsonl":
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        return data
-    out: dict = {"schema": SCHEMA, "complete": False, "results": []}
-    for line in text.splitlines():
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ResultsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        return validate_results(data, str(path))
+    out: dict | None = None
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line:
             continue
@@ -697,14 +736,21 @@ def load_results(path) -> dict:
             continue
         if not isinstance(obj, dict):
             continue
-        if "status" in obj and "backend" in obj and "schema" not in obj:
+        if out is None:
+            if "schema" not in obj:
+                raise ResultsError(f"{path}: line {n} is not a run header (no 'schema' field); a results .jsonl "
+                                   "starts with one")
+            _check_schema(obj, f"{path}: header")
+            out = {k: v for k, v in obj.items() if k != "results"}
+            out["results"] = _as_list(obj.get("results"))
+        elif "status" in obj and "backend" in obj and "schema" not in obj:
             out["results"].append(obj)
-        else:
-            rest = {k: v for k, v in obj.items() if k != "results"}
-            out.update(rest)
-            out["results"].extend(_as_list(obj.get("results")))
+    if out is None:
+        raise ResultsError(f"{path}: empty; a results .jsonl starts with a run header")
+    out.setdefault("run", {})
+    out.setdefault("backends", [])
     out["complete"] = False
-    return out
+    return validate_results(out, str(path))
 
 
 def summarize(results: dict) -> dict:

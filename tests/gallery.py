@@ -107,3 +107,16 @@ GALLERY = {
     "tests.gallery:HostileName": ("relu", "forward", "unexpected_exception"),
 }
 """module:attr -> (op, check, category) the run must report."""
+
+
+# ---------------------------------------------------------------- helper "robust": quarantine and front door
+class ReturnsList(NumpyBackend):
+    name = "gallery-returns-list"
+
+    def relu(self, x):
+        return super().relu(x).tolist()
+
+
+def raising_factory():
+    """A zero-argument factory (as an entry point may name) that raises instead of returning a backend."""
+    raise RuntimeError("simulated factory failure: the device handle could not be opened")

@@ -39,8 +39,8 @@ def _start(tmp_path):
     pytest.fail("the run did not produce results in time: " + proc.stdout.read().decode()[-2000:])
 
 
-def _render(path, html):
-    return subprocess.run([sys.executable, "-m", "reports.cli", "report", str(path), "--out", str(html)],
+def _render(path, out_dir):
+    return subprocess.run([sys.executable, "-m", "nnconform.cli", "report", str(path), "--out", str(out_dir)],
                           cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
@@ -53,9 +53,9 @@ def test_ctrl_c_keeps_finished_results(tmp_path):
     finished = len(jsonl.read_text().splitlines()) - 1  # minus the header line
     assert len(doc["results"]) == finished > 10
     assert all(r["status"] == "pass" for r in doc["results"] if r["backend"] == "numpy")
-    r = _render(out, tmp_path / "index.html")
+    r = _render(out, tmp_path / "report")
     assert r.returncode == 0, r.stderr
-    assert "incomplete" in (tmp_path / "index.html").read_text().lower()
+    assert "incomplete" in (tmp_path / "report" / "index.html").read_text().lower()
 
 
 def test_hard_kill_keeps_the_incremental_log(tmp_path):
@@ -65,7 +65,7 @@ def test_hard_kill_keeps_the_incremental_log(tmp_path):
     lines = jsonl.read_text().splitlines()
     assert len(lines) > 12
     json.loads(out.read_text())  # the periodic atomic rewrite is never half-written
-    r = _render(jsonl, tmp_path / "index.html")
+    r = _render(jsonl, tmp_path / "report")
     assert r.returncode == 0, r.stderr
-    html = (tmp_path / "index.html").read_text()
+    html = (tmp_path / "report" / "index.html").read_text()
     assert "incomplete" in html.lower() and "numpy" in html

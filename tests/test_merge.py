@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import cli, render
+from nnconform import cli
+from reports import render
 from reports.merge import merge_results, run_labels
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sample_results.json"
@@ -100,8 +101,8 @@ def test_cli_report_merges_two_machines(tmp_path, cpu_and_gpu, capsys):
     a, b = tmp_path / "cpu" / "results.json", tmp_path / "gpu" / "results.json"
     a.write_text(json.dumps(cpu), encoding="utf-8")
     b.write_text(json.dumps(gpu), encoding="utf-8")
-    out = tmp_path / "merged" / "index.html"
-    assert cli.main(["report", str(a), str(b), "--out", str(out)]) == 0
+    out = tmp_path / "merged" / "index.html"  # --out names the folder
+    assert cli.main(["report", str(a), str(b), "--out", str(out.parent)]) == 0
     html = out.read_text(encoding="utf-8")
     for column in ("numpy @ ci-runner-7", "numpy @ gpu-box-1", "torch-cuda @ gpu-box-1", "torch-cpu @ ci-runner-7"):
         assert f'data-backend="{column}"' in html, column  # a matrix column of its own
