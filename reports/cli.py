@@ -3,7 +3,7 @@
     nnconform run [--backend NAME]... [--profile ci|dev|thorough] [--out DIR] [-n N] [--hypothesis-seed S]
                   [-- extra pytest args]
     nnconform report RESULTS.json [--out index.html]
-    nnconform bench [args...]          (delegates to conformance.bench.main)
+    nnconform bench [args...]          (delegates to benchmarks.cli.main)
     nnconform backends
 
 Exit codes: 0 no failures, 1 failures (a fail or error result), 2 usage or internal error.
@@ -170,15 +170,15 @@ def _cmd_report(args, extra) -> int:
 # ------------------------------------------------------------------------------------------- bench
 def _cmd_bench(argv: list[str]) -> int:
     try:
-        bench = importlib.import_module("conformance.bench")
+        bench = importlib.import_module("benchmarks.cli")
     except ModuleNotFoundError as exc:
-        if exc.name in ("conformance", "conformance.bench"):
-            _err("the benchmark harness (conformance.bench) is not installed in this checkout")
+        if exc.name in ("benchmarks", "benchmarks.cli"):
+            _err("the benchmark harness (benchmarks.cli) is not installed in this checkout")
             return EXIT_ERROR
         raise
     entry = getattr(bench, "main", None)
     if not callable(entry):
-        _err("conformance.bench has no main(argv) function")
+        _err("benchmarks.cli has no main(argv) function")
         return EXIT_ERROR
     try:
         rc = entry(list(argv))
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", metavar="RESULTS.json", help="results.json (or a partial results.jsonl)")
     rep.add_argument("--out", default=None, metavar="HTML", help="output file (default: index.html next to it)")
     rep.set_defaults(func=_cmd_report)
-    sub.add_parser("bench", help="run the benchmarks (arguments go to conformance.bench)", add_help=False)
+    sub.add_parser("bench", help="run the benchmarks (arguments go to benchmarks.cli)", add_help=False)
     b = sub.add_parser("backends", help="list the registered backends and whether they can run here")
     b.set_defaults(func=_cmd_backends)
     return p

@@ -420,12 +420,12 @@ def test_cli_bench_missing_module(monkeypatch, capsys):
     real = cli.importlib.import_module
 
     def fake_import(name, *a, **k):
-        if name == "conformance.bench":
-            raise ModuleNotFoundError("No module named 'conformance.bench'", name="conformance.bench")
+        if name == "benchmarks.cli":
+            raise ModuleNotFoundError("No module named 'benchmarks.cli'", name="benchmarks.cli")
         return real(name, *a, **k)
     monkeypatch.setattr(cli.importlib, "import_module", fake_import)
     assert cli.main(["bench", "--quick"]) == 2
-    assert "conformance.bench" in capsys.readouterr().err
+    assert "benchmarks.cli" in capsys.readouterr().err
 
 
 def test_cli_bench_delegates(monkeypatch):
