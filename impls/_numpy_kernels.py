@@ -14,7 +14,8 @@ Peak extra memory of conv (beyond x, w, g and the results): one padded input chu
 nb samples of a block; none for 'valid'), the column block of ``max(COL_BLOCK_BYTES,
 T*C_in*prod(out[1:])*itemsize)`` (1 MiB, or one row of the first axis if larger) and, with several
 samples per block, a (C_out, block) output block. The VJP holds the same, plus for stride 1 the same
-again for the correlation of the padded g (:func:`_gx_unit_stride`, which is :func:`conv_forward`), or
+again for the correlation of the padded g (:func:`_gx_unit_stride`, which is :func:`conv_forward`;
+'periodic' adds the padded-extent gradient of about COL_BLOCK_BYTES of samples and its fold), or
 for other strides a second column block and one padded input-gradient chunk (:class:`_Col2im`). So
 about 2 column blocks (2 MiB) plus 2 padded chunks, for any batch size.
 """
@@ -66,16 +67,18 @@ def unpad_into(dst: np.ndarray, gp: np.ndarray, pads, mode: str) -> None:
 
 
 def _fold(gp: np.ndarray, axis: int, n: int, before: int) -> np.ndarray:
-    """Sum padded positions p into (p - before) mod n along ``axis`` with one reshape-and-sum."""
+    """Sum padded positions p into (p - before) mod n along ``axis``: one slice-add per contiguous run of
+    targets, so nothing larger than the result is allocated."""
     length = gp.shape[axis]
-    shift = -(-before // n) * n  # smallest multiple of n >= before
-    reps = -(-(length - before + shift) // n)
-    pre, post = math.prod(gp.shape[:axis]), math.prod(gp.shape[axis + 1:])
-    buf = np.zeros((pre, reps * n, post), dtype=gp.dtype)
-    start = shift - before
-    buf[:, start:start + length] = gp.reshape(pre, length, post)
-    out = buf.reshape(pre, reps, n, post).sum(axis=1)
-    return out.reshape(gp.shape[:axis] + (n,) + gp.shape[axis + 1:])
+    out = np.zeros(gp.shape[:axis] + (n,) + gp.shape[axis + 1:], dtype=gp.dtype)
+    pre = (slice(None),) * axis
+    p0 = 0
+    while p0 < length:
+        t0 = (p0 - before) % n
+        run = min(length - p0, n - t0)
+        out[(*pre, slice(t0, t0 + run))] += gp[(*pre, slice(p0, p0 + run))]
+        p0 += run
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,6 +258,7 @@ def conv_backward(g, x, w, pads, mode, stride, dilation):
         if scatter is not None:
             scatter.add(w2, gb, s0, m, i0, r)
     gw = np.ascontiguousarray(np.moveaxis(gw2t.T.reshape(cout, *w.shape[2:], c), -1, 1))
+    del cols_of, cols, chunks, xp, gtmp_of  # the gw pass's blocks go before gx's are allocated
     gx = scatter.gx if scatter is not None else _gx_unit_stride(g, w, x.shape, pads, mode, dilation)
     return gx, gw
 
@@ -267,10 +271,13 @@ def _gx_unit_stride(g, w, x_shape, pads, mode, dilation):
     wf = np.ascontiguousarray(np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1))
     full = [d * (k - 1) for k, d in zip(kshape, dilation, strict=True)]
     ones = (1,) * len(kshape)
-    if mode == "periodic":
-        res = conv_forward(g, wf, None, [(f, f) for f in full], "same", ones, dilation)
+    if mode == "periodic":  # a few samples at a time: the padded-extent gradient and its fold stay small
         gx = np.empty(x_shape, dtype=g.dtype)
-        unpad_into(gx, res, pads, mode)
+        per_sample = x_shape[1] * math.prod(xn + bf + af for xn, (bf, af) in zip(x_shape[2:], pads, strict=True))
+        step = max(1, COL_BLOCK_BYTES // max(per_sample * g.itemsize, 1))
+        for s0 in range(0, x_shape[0], step):
+            res = conv_forward(g[s0:s0 + step], wf, None, [(f, f) for f in full], "same", ones, dilation)
+            unpad_into(gx[s0:s0 + step], res, pads, mode)
         return gx
     gpads = [(f - bf, f - af) for f, (bf, af) in zip(full, pads, strict=True)]
     return conv_forward(g, wf, None, gpads, "same", ones, dilation)
