@@ -270,3 +270,23 @@ def test_realistic_cases_come_from_the_op_table():
 def test_conv_gemm_size_by_hand():
     # 'valid', stride 2: out = (10 - 3) // 2 + 1 = 4 per axis; 5 samples -> 80 positions; 3 x 9 columns
     assert bench_cases.conv_gemm((5, 3, 10, 10), (7, 3, 3, 3), {"padding": "valid", "stride": 2}) == (80, 27, 7)
+
+
+def test_comparison_script_runs_and_prints_both_ratios():
+    """scripts/bench_compare.py compares the harness's ratio with a plain per-process timing. Speed is never
+    asserted: only that it runs and reports both numbers for the case."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if len(_available("numpy", "torch-cpu")) < 2:
+        pytest.skip("needs the numpy and torch-cpu backends")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_compare.py"
+    res = subprocess.run([sys.executable, str(script), "--quick", "--only", "conv2d N=2", "--rounds", "1",
+                          "--calls", "3", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("conv2d N=2 C=8->8 16x16 k3 same | forward "))
+    harness, plain = (float(v) for v in re.findall(r"\d+\.\d+", line)[-3:-1])
+    assert harness > 0 and plain > 0
+    assert "largest difference" in res.stdout
