@@ -290,3 +290,16 @@ def test_comparison_script_runs_and_prints_both_ratios():
     harness, plain = (float(v) for v in re.findall(r"\d+\.\d+", line)[-3:-1])
     assert harness > 0 and plain > 0
     assert "largest difference" in res.stdout
+
+
+def test_report_renders_the_roofline_column():
+    from pathlib import Path
+
+    from reports.render import render_report
+
+    results = json.loads((Path(__file__).parent / "fixtures" / "sample_results.json").read_text())
+    row = dict(results["benchmarks"]["rows"][0], gemm_s=0.0179, x_gemm=1.43)
+    results["benchmarks"]["rows"] = [row]
+    html = render_report(results)
+    assert "× GEMM" in html and "17.9 ms" in html and "1.4×" in html
+    assert "torch-cpu time / backend time" in html  # the ratio's direction, as bench.json computes it
