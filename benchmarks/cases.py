@@ -3,9 +3,10 @@
 The realistic tier comes from the op table: every op whose :class:`conformance.optable.OpRecord` has
 realistic cases is timed on exactly those inputs (float32), so the suite judges and the benchmarks time
 the same sizes. The benchmarks add what the table has no realistic case for (batch_norm_eval,
-running_stats, dropout_mask, the composite training step), a 1-D kernel-length sweep (k = 3, 31, 101 on
-1e5 samples: where scipy's FFT conv overtakes the direct one) and a small tier in float64 that spec also
-runs ("speed-up over spec"). ``--quick`` swaps the realistic tier for tiny shapes (a smoke test).
+running_stats, dropout_mask, the composite training step), the realistic conv2d in float64, a 1-D
+kernel-length sweep (k = 3, 31, 101 on 1e5 samples: where scipy's FFT conv overtakes the direct one)
+and a small tier in float64 that spec also runs ("speed-up over spec"). ``--quick`` swaps the realistic
+tier for tiny shapes (a smoke test).
 
 Conv and dense cases carry ``gemm = (M, K, N)``: the plain GEMM of the same size,
 ``(M x K) @ (K x N)`` (conv: M = N*prod(out), K = C_in*prod(k), N = C_out), timed in the same backend as
@@ -206,6 +207,7 @@ def build_cases(quick: bool) -> list[Case]:
     else:
         cases = [
             *optable_cases(f32),
+            conv_case(r, "float64", 32, 64, 64, (32, 32), 3),  # the conv targets hold in float64 too
             *(conv_case(r, f32, 1, 4, 4, (100_000,), k) for k in (3, 31, 101)),
             *memory_cases(r, f32, (32, 64, 32, 32), ops=NOT_IN_OPTABLE),
             composite_case(r, f32, 32, 3, 16, 32, 10),

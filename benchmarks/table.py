@@ -22,12 +22,12 @@ RATIO_CONVENTION = ("ratio_to_torch_cpu = torch-cpu median / backend median, sam
 
 def fill_ratios(rows: list[dict]) -> None:
     """ratio_to_torch_cpu and speedup_over_spec of every row, from the medians of the same case and mode."""
-    index = {(r["op"], r["case"], r["mode"], r["backend"]): r for r in rows}
+    index = {(r["op"], r["case"], r["mode"], r["dtype"], r["backend"]): r for r in rows}
     for r in rows:
-        torch_row = index.get((r["op"], r["case"], r["mode"], TORCH_CPU))
+        torch_row = index.get((r["op"], r["case"], r["mode"], r["dtype"], TORCH_CPU))
         if torch_row is not None and r["median_s"] > 0:
             r["ratio_to_torch_cpu"] = 1.0 if r is torch_row else torch_row["median_s"] / r["median_s"]
-        spec_row = index.get((r["op"], r["case"], r["mode"], SPEC))
+        spec_row = index.get((r["op"], r["case"], r["mode"], "float64", SPEC))  # spec computes in float64
         if spec_row is not None and r["median_s"] > 0:
             r["speedup_over_spec"] = 1.0 if r is spec_row else spec_row["median_s"] / r["median_s"]
 
@@ -115,4 +115,27 @@ def format_table(rows: list[dict], skipped: list[dict]) -> str:
             "forward+vjp = 3x forward. GB/s: compulsory traffic (inputs read once, outputs written once)."]
     if skipped:
         out += ["", f"not measured ({len(skipped)} case/mode/backend combinations):", *summarize_skipped(skipped)]
+    return "\n".join(out)
+
+
+def markdown(data: dict, backends: tuple[str, ...] = ("numpy", "scipy", "torch-cpu")) -> str:
+    """The README's table from bench.json: realistic rows, "median ms (x torch-cpu)[, x GEMM]" per backend."""
+    rows = [r for r in data["rows"] if r.get("tier") == "realistic"]
+    by = {(r["op"], r["case"], r["dtype"], r["mode"], r["backend"]): r for r in rows}
+    keys = list(dict.fromkeys((r["op"], r["case"], r["dtype"], r["mode"]) for r in rows))
+    out = ["| case | dtype | mode | " + " | ".join(backends) + " |", "|---|---|---|" + "---|" * len(backends)]
+    for op, case, dtype, mode in keys:
+        cells = []
+        for b in backends:
+            r = by.get((op, case, dtype, mode, b))
+            if r is None:
+                cells.append("-")
+                continue
+            cell = f"{r['median_s'] * 1e3:.3g}"
+            if r.get("ratio_to_torch_cpu") is not None and b != TORCH_CPU:
+                cell += f" ({r['ratio_to_torch_cpu']:.2f})"
+            if r.get("x_gemm") is not None:
+                cell += f", {r['x_gemm']:.2f}x GEMM"
+            cells.append(cell)
+        out.append(f"| {op} {case} | {dtype} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(out)
