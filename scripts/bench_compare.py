@@ -56,7 +56,7 @@ for case in select(build_cases(quick), only):
         ts = []
         for _ in range(calls):
             t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
-        out[f"{case.op} {case.case} | {mode}"] = float(np.median(ts))
+        out[f"{case.op} {case.case} {case.dtype} | {mode}"] = float(np.median(ts))
 print("PLAIN-RESULT " + json.dumps(out))
 """
 
@@ -76,10 +76,9 @@ def harness(backend: str, only, quick: bool, threads: int) -> dict:
             cmd += ["--only", s]
         subprocess.run(cmd, check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rows = json.loads(out.read_text())["rows"]
-    return {f"{r['op']} {r['case']} | {r['mode']}": r["median_s"] for r in rows
-            if r["tier"] == "realistic" and r["op"] != "composite" and r["backend"] == backend} | \
-        {"torch:" + f"{r['op']} {r['case']} | {r['mode']}": r["median_s"] for r in rows
-         if r["tier"] == "realistic" and r["op"] != "composite" and r["backend"] == "torch-cpu"}
+    return {("torch:" if r["backend"] == "torch-cpu" else "") + f"{r['op']} {r['case']} {r['dtype']} | {r['mode']}":
+            r["median_s"] for r in rows
+            if r["tier"] == "realistic" and r["op"] != "composite" and r["backend"] in (backend, "torch-cpu")}
 
 
 def plain(backend: str, only, quick: bool, threads: int, calls: int) -> dict:
@@ -115,12 +114,12 @@ def main(argv=None) -> int:
     worst = 0.0
     print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu), medians over {opts.rounds} rounds; "
           f"threads={opts.threads}")
-    print(f"{'case | mode':<58} {'harness':>8} {'plain':>8} {'diff':>7}")
+    print(f"{'case dtype | mode':<66} {'harness':>8} {'plain':>8} {'diff':>7}")
     for key, d in ratios.items():
         hm, pm = statistics.median(d["harness"]), statistics.median(d["plain"])
         diff = abs(hm - pm) / pm
         worst = max(worst, diff)
-        print(f"{key:<58} {hm:8.3f} {pm:8.3f} {diff:7.1%} {'agree' if diff <= TOLERANCE else 'DISAGREE'}")
+        print(f"{key:<66} {hm:8.3f} {pm:8.3f} {diff:7.1%} {'agree' if diff <= TOLERANCE else 'DISAGREE'}")
     if not ratios:
         print("no case measured by both")
         return 2
