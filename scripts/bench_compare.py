@@ -29,7 +29,7 @@ PLAIN = r"""
 import json, sys, time
 import numpy as np
 name, quick, only = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
-threads, calls = int(sys.argv[4]), int(sys.argv[5])
+threads, calls, dtype = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 import impls
 backend = impls.get_backend(name)
 if "torch" in sys.modules:
@@ -39,7 +39,7 @@ threadpoolctl.threadpool_limits(threads)
 from benchmarks.cases import build_cases, select
 out = {}
 for case in select(build_cases(quick), only):
-    if case.tier != "realistic" or case.composite:
+    if case.tier != "realistic" or case.composite or dtype not in ("any", case.dtype):
         continue
     rng = np.random.default_rng(0)
     args = [backend.asarray(np.asarray(a), case.dtype) if isinstance(a, np.ndarray) else a for a in case.args(rng)]
@@ -81,9 +81,9 @@ def harness(backend: str, only, quick: bool, threads: int) -> dict:
             if r["tier"] == "realistic" and r["op"] != "composite" and r["backend"] in (backend, "torch-cpu")}
 
 
-def plain(backend: str, only, quick: bool, threads: int, calls: int) -> dict:
+def plain(backend: str, only, quick: bool, threads: int, calls: int, dtype: str) -> dict:
     res = subprocess.run([sys.executable, "-c", PLAIN, backend, "1" if quick else "0", json.dumps(only), str(threads),
-                          str(calls)], check=True, cwd=ROOT, env=_env(), capture_output=True, text=True)
+                          str(calls), dtype], check=True, cwd=ROOT, env=_env(), capture_output=True, text=True)
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("PLAIN-RESULT "))
     return json.loads(line[len("PLAIN-RESULT "):])
 
@@ -97,14 +97,15 @@ def main(argv=None) -> int:
     p.add_argument("--calls", type=int, default=15, help="timed calls per case and mode in the plain timing")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                    else os.cpu_count())
+    p.add_argument("--dtype", default="any", help="only cases of this dtype (default: any)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio differs by more than 15%%")
     opts = p.parse_args(argv)
     only = opts.only or ["conv2d"]
     ratios: dict[str, dict[str, list[float]]] = {}
     for r in range(opts.rounds):
         h = harness(opts.backend, only, opts.quick, opts.threads)
-        mine = plain(opts.backend, only, opts.quick, opts.threads, opts.calls)
-        ref = plain("torch-cpu", only, opts.quick, opts.threads, opts.calls)
+        mine = plain(opts.backend, only, opts.quick, opts.threads, opts.calls, opts.dtype)
+        ref = plain("torch-cpu", only, opts.quick, opts.threads, opts.calls, opts.dtype)
         for key, t in mine.items():
             if key in ref and key in h and "torch:" + key in h:
                 d = ratios.setdefault(key, {"harness": [], "plain": []})
