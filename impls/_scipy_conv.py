@@ -63,7 +63,7 @@ k=15; f+v 18.4 / 9.9 at k=11.) So the FFT wins from ~11-15 taps with 4 channels 
 ~31 (f64) taps with one; ``FFT_MIN_TAPS = 24`` (FFT for > 24 dilated taps) sits in between, and
 ``FFT_MIN_TERMS`` keeps single-channel kernels under 64 taps on the (cheap) direct path.
 
-Benchmark (``python -m conformance.bench --backend numpy --backend scipy --backend torch-cpu --only
+Benchmark (``python -m benchmarks --backend numpy --backend scipy --backend torch-cpu --only
 conv1d``, float32, N=1, C 4 -> 4, 1e5 samples, 'same', median ms, load average ~1.6; numpy and
 scipy from the same run; "before" = the previous whole-signal rfftn / oaconvolve + direct-gx code,
 run alternately with "after" on the same machine)::

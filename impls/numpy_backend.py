@@ -3,12 +3,12 @@
 * Outputs keep x's dtype (float32 in, float32 out); other arrays are cast to it.
 * No Python loop runs over batch, channels or pixels.  Loops run over kernel taps, pooling-window
   taps and batch chunks only (see :mod:`impls._numpy_kernels`).
-* conv: channels-first im2col of one batch chunk at a time + one GEMM per chunk.
-  Peak extra memory of ``conv`` (beyond x, w and the output): the column buffer,
-  ``max(CHUNK_BYTES, C_in*prod(k)*prod(out)*itemsize)`` (CHUNK_BYTES = 16 MiB; one sample's
-  columns when they are larger), plus one padded input chunk and one output chunk.  ``conv_vjp``
-  adds a second column buffer of the same chunk (the columns of the cotangent), so it stays within
-  about 2-3 x CHUNK_BYTES.  The whole-input im2col (``prod(k)`` times x) is never formed.
+* conv: channels-first im2col in L2-sized blocks (COL_BLOCK_BYTES = 1 MiB), each consumed by one
+  GEMM while in cache and written straight into the output.  Peak extra memory of ``conv`` (beyond x,
+  w and the output): one column block (1 MiB, or one row of the first spatial axis if larger) plus one
+  padded input chunk (one sample, or the few samples of a block).  ``conv_vjp`` holds about twice
+  that, for any batch size; the whole-input im2col (``prod(k)`` times x) is never formed.  Details and
+  the profile that chose this in :mod:`impls._numpy_kernels`.
 * batch norm: two passes over x (statistics merged with Chan's formula, then the affine output),
   each over cache-sized blocks, so no full-size temporary besides the result.
 """

@@ -3,7 +3,7 @@
     nnconform run [--backend NAME]... [--profile ci|dev|thorough] [--out DIR] [-n N] [--hypothesis-seed S]
                   [-- extra pytest args]
     nnconform report RESULTS.json|RUN_DIR [MORE ...] [--out DIR]   (several: one merged report)
-    nnconform bench [args...]          (delegates to benchmarks.cli:main, else conformance.bench:main)
+    nnconform bench [args...]          (delegates to benchmarks.cli:main)
     nnconform backends
     nnconform --version
 
@@ -210,7 +210,7 @@ def _cmd_report(args, extra) -> int:
 
 
 # ------------------------------------------------------------------------------------------- bench
-BENCH_ENTRIES = ("benchmarks.cli", "conformance.bench")
+BENCH_ENTRIES = ("benchmarks.cli",)
 """Where the benchmark harness's ``main(argv)`` lives, newest layout first."""
 
 

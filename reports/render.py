@@ -581,6 +581,7 @@ def _performance(results: dict, rows: list[dict]) -> dict:
                 "repeats": _i(r.get("repeats")),
                 "gflops": _f(r.get("gflops")), "ratio": _f(r.get("ratio_to_torch_cpu")),
                 "speedup": _f(r.get("speedup_over_spec")),
+                "gemm_s": _f(r.get("gemm_s")), "x_gemm": _f(r.get("x_gemm")),
             })
         # chart: per op, each backend's geometric-mean ratio to torch-cpu (time / torch time)
         by = defaultdict(list)
@@ -591,8 +592,8 @@ def _performance(results: dict, rows: list[dict]) -> dict:
         groups = [(op, [(be, _geomean(by[(op, be)])) for be in bes if (op, be) in by]) for op in ops]
         has_ratio = any(v is not None for _, s in groups for _, v in s)
         if has_ratio:
-            chart = charts.bar_chart_svg(groups, title="Time relative to torch-cpu (geometric mean; lower is "
-                                         "faster)", unit="×", log=True, reference=1.0)
+            chart = charts.bar_chart_svg(groups, title="Speed relative to torch-cpu: torch-cpu time / backend "
+                                         "time (geometric mean; above 1 is faster)", unit="×", log=True, reference=1.0)
         else:
             tot = defaultdict(float)
             for t in table:

@@ -1,4 +1,4 @@
-"""Tests of the benchmark harness (conformance/bench.py) and the composite network (composite.py)."""
+"""Tests of the benchmark harness (benchmarks/) and the composite network (conformance/composite.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 import impls
-from conformance import bench
+from benchmarks import cases as bench_cases
+from benchmarks import cli as bench_cli
+from benchmarks import runner, table, threads, timing
+from benchmarks.loading import Loaded
 from conformance import composite as C
 from impls.base import Backend
 
@@ -42,7 +45,7 @@ def test_quick_bench_smoke(tmp_path, capsys):
             "--only", "composite"]
     for name in names:
         argv += ["--backend", name]
-    assert bench.main(argv) == 0
+    assert bench_cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "threads" in printed and "torch-cpu median / backend median" in printed
 
@@ -78,7 +81,7 @@ def test_quick_bench_smoke(tmp_path, capsys):
 
 
 def test_only_without_match_returns_2(tmp_path):
-    assert bench.main(["--quick", "--only", "no-such-case-xyz", "--out", str(tmp_path / "b.json")]) == 2
+    assert bench_cli.main(["--quick", "--only", "no-such-case-xyz", "--out", str(tmp_path / "b.json")]) == 2
     assert not (tmp_path / "b.json").exists()
 
 
@@ -116,12 +119,13 @@ class _Opts:
 
 
 def test_failures_are_recorded_not_raised():
-    cases = [c for c in bench.build_cases(quick=True) if c.op in ("relu", "conv2d")]
-    loaded = [bench._Loaded("torch-cpu", "available", backend=_FakeTorchCpu()),
-              bench._Loaded("broken", "available", backend=_Broken()),
-              bench._Loaded("slowish", "available", backend=_Slowish()),
-              bench._Loaded("gone", "unavailable", "no such library")]
-    rows, skipped = bench.run_benchmarks(cases, loaded, _Opts(), log=lambda *a: None)
+    cases = [c for c in bench_cases.build_cases(quick=True) if c.op in ("relu", "conv2d")]
+    loaded = [Loaded("torch-cpu", "available", backend=_FakeTorchCpu()),
+              Loaded("broken", "available", backend=_Broken()),
+              Loaded("slowish", "available", backend=_Slowish()),
+              Loaded("gone", "unavailable", "no such library")]
+    rows, skipped = runner.run_benchmarks(cases, loaded, _Opts(), log=lambda *a: None)
+    table.fill_ratios(rows)
     by = {(r["op"], r["case"], r["mode"], r["backend"]): r for r in rows}
     relu_fwd = [k for k in by if k[0] == "relu" and k[2] == "forward" and k[3] == "slowish"]
     assert relu_fwd
@@ -136,15 +140,15 @@ def test_failures_are_recorded_not_raised():
     assert status[("torch-cpu", "conv2d", "forward")] == "not_implemented"
     assert status[("gone", "*", "*")] == "unavailable"
     assert any("boom" in s["reason"] for s in skipped if s["backend"] == "broken")
-    text = bench.format_table(rows, skipped)
+    text = table.format_table(rows, skipped)
     assert "not_implemented" in text and "boom" in text
 
 
 def test_measure_stops_on_repeats_and_budget():
-    t = bench.measure(lambda: None, warmup=1, repeats=5, min_repeats=2, min_time=10.0)
+    t = timing.measure(lambda: None, warmup=1, repeats=5, min_repeats=2, min_time=10.0)
     assert t.repeats == 5 and t.median_s > 0 and t.iqr_s >= 0 and t.number > 1
     import time
-    t = bench.measure(lambda: time.sleep(0.002), warmup=0, repeats=1000, min_repeats=2, min_time=0.01)
+    t = timing.measure(lambda: time.sleep(0.002), warmup=0, repeats=1000, min_repeats=2, min_time=0.01)
     assert 2 <= t.repeats < 1000 and t.number == 1 and t.median_s >= 0.002
 
 
@@ -152,17 +156,11 @@ def test_threads_policy_is_reported():
     from contextlib import ExitStack
 
     with ExitStack() as stack:
-        policy, details = bench.pin_threads(1, stack)
+        policy, details = threads.pin_threads(1, stack)
+        assert threads.unpinned(1) == [], "a pool loaded before pinning kept its own thread count"
     assert "threads=1" in policy and details["requested"] == 1
-    assert ("threadpoolctl" in policy) or ("NOT pinned" in policy)
-
-
-def test_write_json_atomic_replaces(tmp_path):
-    path = tmp_path / "b.json"
-    bench.write_json_atomic(str(path), {"a": 1})
-    bench.write_json_atomic(str(path), {"a": 2})
-    assert json.loads(path.read_text()) == {"a": 2}
-    assert os.listdir(tmp_path) == ["b.json"]
+    assert "threadpoolctl.threadpool_limits(1)" in policy
+    assert any(p["internal_api"] == "openblas" and p["num_threads"] == 1 for p in details["threadpoolctl"])
 
 
 # -------------------------------------------------------------------------------------- composite
@@ -209,3 +207,99 @@ def test_sgd_steps_reduce_loss_and_keep_inputs():
         np.testing.assert_array_equal(backend.to_numpy(params[name]), before[name])
         assert backend.dtype_name(new[name]) == "float64"
     assert C.composite_forward(backend, new, batch)[0] < losses[-1]
+
+
+# -------------------------------------------------------------------- fairness: one process per backend
+
+def test_default_isolation_is_one_process_per_backend_with_roofline(tmp_path):
+    if not _available("numpy"):
+        pytest.skip("the numpy backend is not available")
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--out", str(out), "--backend", "numpy", "--min-time", "0.005", "--repeats", "2",
+            "--threads", "1", "--only", "conv2d N=2", "--only", "dense N=8"]
+    assert bench_cli.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["isolation"] == "process_per_backend"
+    assert data["thread_policy"]["threads"] == 1
+    policy = data["thread_policy"]["per_backend"][0]
+    assert policy.startswith("numpy:") and "threadpool_limits(1)" in policy
+    assert data["thread_details"]["numpy"]["unpinned_after"] == []
+    assert data["machine"]["loadavg"] is None or len(data["machine"]["loadavg"]) == 3
+    conv = [r for r in data["rows"] if r["op"] == "conv2d"]
+    assert {r["mode"] for r in conv} == {"forward", "forward+vjp"}
+    for r in conv:  # 2 x 16 x 16 output positions, 8 channels x 9 taps, 8 output channels
+        assert r["gemm_mkn"] == [512, 72, 8]
+        assert r["gemm_s"] > 0 and r["x_gemm"] == pytest.approx(r["median_s"] / r["gemm_s"])
+    assert all(r["gemm_s"] is None for r in data["rows"] if r["tier"] == "small")
+
+
+def test_a_crashing_worker_is_a_record_not_a_crash(tmp_path):
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--out", str(out), "--backend", "tests.gallery:Crashes", "--min-time", "0.005",
+            "--repeats", "2", "--only", "relu (2, 4"]  # its relu calls os._exit(3)
+    assert bench_cli.main(argv) == 1  # no row measured
+    data = json.loads(out.read_text())
+    [rec] = data["skipped"]
+    assert rec["backend"] == "tests.gallery:Crashes" and rec["status"] == "error"
+    assert "exited with 3" in rec["reason"]
+
+
+# ------------------------------------------------------------------------------ cases from the op table
+
+def test_realistic_cases_come_from_the_op_table():
+    from conformance.optable import OP_TABLE, REALISTIC_SEED
+
+    full = bench_cases.build_cases(quick=False)
+    derived = [c for c in full if c.source == "optable"]
+    expected = [(name, label) for name, rec in OP_TABLE.items() if rec.realistic is not None
+                for label, _ in rec.realistic(np.random.default_rng(REALISTIC_SEED))]
+    assert len(derived) == len(expected)
+    for case, (name, label) in zip(derived, expected, strict=True):
+        assert case.method == name and case.tier == "realistic" and case.dtype == "float32"
+        assert label.endswith(case.case), (label, case.case)
+    conv = next(c for c in derived if c.case == "N=32 C=64->64 32x32 k3 same")
+    assert conv.op == "conv2d" and conv.kwargs == {"padding": "same"}
+    assert conv.gemm == (32 * 32 * 32, 64 * 9, 64)  # positions x (channels x taps) x output channels
+    assert conv.flops == 2 * 32 * 32 * 32 * 64 * 9 * 64
+    x, w, b = conv.args(np.random.default_rng(0))
+    assert x.shape == (32, 64, 32, 32) and w.shape == (64, 64, 3, 3) and b.shape == (64,)
+    # what the op table has no realistic case for is still timed at the realistic size
+    assert {"batch_norm_eval", "running_stats", "dropout_mask", "composite"} <= {c.op for c in full if c.tier == "realistic"}
+
+
+def test_conv_gemm_size_by_hand():
+    # 'valid', stride 2: out = (10 - 3) // 2 + 1 = 4 per axis; 5 samples -> 80 positions; 3 x 9 columns
+    assert bench_cases.conv_gemm((5, 3, 10, 10), (7, 3, 3, 3), {"padding": "valid", "stride": 2}) == (80, 27, 7)
+
+
+def test_comparison_script_runs_and_prints_both_ratios():
+    """scripts/bench_compare.py compares the harness's ratio with a plain per-process timing. Speed is never
+    asserted: only that it runs and reports both numbers for the case."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if len(_available("numpy", "torch-cpu")) < 2:
+        pytest.skip("needs the numpy and torch-cpu backends")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_compare.py"
+    res = subprocess.run([sys.executable, str(script), "--quick", "--only", "conv2d N=2", "--rounds", "1",
+                          "--calls", "3", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("conv2d N=2 C=8->8 16x16 k3 same float32 | forward "))
+    harness, plain = (float(v) for v in re.findall(r"\d+\.\d+", line)[-3:-1])
+    assert harness > 0 and plain > 0
+    assert "largest difference" in res.stdout
+
+
+def test_report_renders_the_roofline_column():
+    from pathlib import Path
+
+    from reports.render import render_report
+
+    results = json.loads((Path(__file__).parent / "fixtures" / "sample_results.json").read_text())
+    row = dict(results["benchmarks"]["rows"][0], gemm_s=0.0179, x_gemm=1.43)
+    results["benchmarks"]["rows"] = [row]
+    html = render_report(results)
+    assert "× GEMM" in html and "17.9 ms" in html and "1.4×" in html
+    assert "torch-cpu time / backend time" in html  # the ratio's direction, as bench.json computes it

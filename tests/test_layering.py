@@ -26,9 +26,6 @@ FORBIDDEN = {
     "reports": {"impls", "conformance", "benchmarks", TOP},
     "benchmarks": {"reports", TOP},
 }
-TEMPORARY = {("conformance/bench.py", "reports")}
-"""Known edges that are leaving: helper "bench" moves conformance/bench.py (which imports reports.atomic, now a
-re-export of nnconform.atomic) to the benchmarks package. An entry stops excusing anything once its file is gone."""
 
 
 def layer_of(module: str) -> str | None:
@@ -82,10 +79,6 @@ def edges() -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def _excused(files: list[str], dst: str) -> list[str]:
-    return [f for f in files if (f, dst) not in TEMPORARY or not (ROOT / f).exists()]
-
-
 def test_the_parser_sees_relative_and_lazy_imports(tmp_path):
     assert layer_of("nnconform.schema") == "nnconform.schema" and layer_of("reports.render") == "reports"
     assert layer_of("nnconform.cli") == TOP and layer_of("numpy") is None
@@ -101,7 +94,7 @@ def test_lower_layers_import_only_what_is_below_them(layer):
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_forbidden_directions(layer):
-    bad = {(s, d): _excused(f, d) for (s, d), f in edges().items() if s == layer and d in FORBIDDEN[layer]}
+    bad = {(s, d): f for (s, d), f in edges().items() if s == layer and d in FORBIDDEN[layer]}
     bad = {k: v for k, v in bad.items() if v}
     assert not bad, f"{layer} must not import {sorted(FORBIDDEN[layer])}; found {bad}"
 
@@ -109,7 +102,7 @@ def test_forbidden_directions(layer):
 def test_no_cycles_between_layers():
     graph: dict[str, set[str]] = {}
     for (s, d), files in edges().items():
-        if _excused(files, d):
+        if files:
             graph.setdefault(s, set()).add(d)
     state: dict[str, int] = {}
 

@@ -1,0 +1,132 @@
+"""Do the benchmark harness's ratios agree with a plain per-process timing of the same cases?
+
+    python scripts/bench_compare.py [--only SUBSTRING] [--quick] [--backend numpy] [--rounds 3] [--threads N]
+
+For each round: ``python -m benchmarks`` times the selected cases on the backend and on torch-cpu (its
+default isolation: one process per backend), then, for each of the two backends, a fresh process
+times the same cases with the plainest possible loop (pin threads, three warm-up calls, then the
+median of individually timed calls with ``time.perf_counter``; no harness code but the case
+definitions). It prints, per case and mode, the ratio torch-cpu / backend from both, the medians over
+rounds, and their relative difference; "agree" means within 15%. It never fails on speed (the machine
+may be noisy); ``--strict`` makes a disagreement exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOLERANCE = 0.15
+
+PLAIN = r"""
+import json, sys, time
+import numpy as np
+name, quick, only = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
+threads, calls, dtype = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+import impls
+backend = impls.get_backend(name)
+if "torch" in sys.modules:
+    sys.modules["torch"].set_num_threads(threads)
+import threadpoolctl
+threadpoolctl.threadpool_limits(threads)
+from benchmarks.cases import build_cases, select
+out = {}
+for case in select(build_cases(quick), only):
+    if case.tier != "realistic" or case.composite or dtype not in ("any", case.dtype):
+        continue
+    rng = np.random.default_rng(0)
+    args = [backend.asarray(np.asarray(a), case.dtype) if isinstance(a, np.ndarray) else a for a in case.args(rng)]
+    op = getattr(backend, case.method)
+    y = op(*args, **case.kwargs)
+    fns = {"forward": lambda: op(*args, **case.kwargs)}
+    if case.has_vjp:
+        g = backend.asarray(rng.standard_normal(tuple(int(s) for s in y.shape)), case.dtype)
+        vjp = getattr(backend, case.method + "_vjp")
+        fns["forward+vjp"] = lambda: (op(*args, **case.kwargs), vjp(g, *args, **case.kwargs))
+    for mode, fn in fns.items():
+        for _ in range(3):
+            fn()
+        ts = []
+        for _ in range(calls):
+            t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+        out[f"{case.op} {case.case} {case.dtype} | {mode}"] = float(np.median(ts))
+print("PLAIN-RESULT " + json.dumps(out))
+"""
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    return env
+
+
+def harness(backend: str, only, quick: bool, threads: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp, "bench.json")
+        cmd = [sys.executable, "-m", "benchmarks", "--backend", backend, "--backend", "torch-cpu", "--out", str(out),
+               "--threads", str(threads), *(["--quick"] if quick else [])]
+        for s in only:
+            cmd += ["--only", s]
+        subprocess.run(cmd, check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rows = json.loads(out.read_text())["rows"]
+    return {("torch:" if r["backend"] == "torch-cpu" else "") + f"{r['op']} {r['case']} {r['dtype']} | {r['mode']}":
+            r["median_s"] for r in rows
+            if r["tier"] == "realistic" and r["op"] != "composite" and r["backend"] in (backend, "torch-cpu")}
+
+
+def plain(backend: str, only, quick: bool, threads: int, calls: int, dtype: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", PLAIN, backend, "1" if quick else "0", json.dumps(only), str(threads),
+                          str(calls), dtype], check=True, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("PLAIN-RESULT "))
+    return json.loads(line[len("PLAIN-RESULT "):])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", default="numpy")
+    p.add_argument("--only", action="append", default=None, help="case filter as in nnconform bench (default conv2d)")
+    p.add_argument("--quick", action="store_true", help="the harness's tiny --quick cases")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--calls", type=int, default=15, help="timed calls per case and mode in the plain timing")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count())
+    p.add_argument("--dtype", default="any", help="only cases of this dtype (default: any)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a ratio differs by more than 15%%")
+    opts = p.parse_args(argv)
+    only = opts.only or ["conv2d"]
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for r in range(opts.rounds):
+        h = harness(opts.backend, only, opts.quick, opts.threads)
+        mine = plain(opts.backend, only, opts.quick, opts.threads, opts.calls, opts.dtype)
+        ref = plain("torch-cpu", only, opts.quick, opts.threads, opts.calls, opts.dtype)
+        for key, t in mine.items():
+            if key in ref and key in h and "torch:" + key in h:
+                d = ratios.setdefault(key, {"harness": [], "plain": []})
+                d["harness"].append(h["torch:" + key] / h[key])
+                d["plain"].append(ref[key] / t)
+        print(f"round {r + 1}/{opts.rounds}: load average {[round(v, 2) for v in os.getloadavg()]}", flush=True)
+    worst = 0.0
+    print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu), medians over {opts.rounds} rounds; "
+          f"threads={opts.threads}")
+    print(f"{'case dtype | mode':<66} {'harness':>8} {'plain':>8} {'diff':>7}")
+    for key, d in ratios.items():
+        hm, pm = statistics.median(d["harness"]), statistics.median(d["plain"])
+        diff = abs(hm - pm) / pm
+        worst = max(worst, diff)
+        print(f"{key:<66} {hm:8.3f} {pm:8.3f} {diff:7.1%} {'agree' if diff <= TOLERANCE else 'DISAGREE'}")
+    if not ratios:
+        print("no case measured by both")
+        return 2
+    print(f"largest difference {worst:.1%} (tolerance {TOLERANCE:.0%})")
+    return 1 if opts.strict and worst > TOLERANCE else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
