@@ -20,7 +20,7 @@ op raise :class:`NotImplementedOp` by default, so a partial backend still import
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -53,6 +53,10 @@ class ExpectedDeviation:
     dtype: str
     check: str
     reason: str
+    _: KW_ONLY
+    categories: tuple[str, ...] = ("mismatch",)
+    unit_roundoff: float | None = None
+    max_tol_ratio: float | None = None
 
     def matches(self, op: str, dtype: str, check: str) -> bool:
         return (fnmatch.fnmatchcase(op, self.op) and fnmatch.fnmatchcase(dtype, self.dtype)
