@@ -6,7 +6,9 @@ Two registered factories (pyproject.toml, entry-point group ``nnconform.backends
 imported lazily, so this module imports without it. Install with ``pip install "nnconform[jax]"``.
 
 The factories turn on ``jax_enable_x64`` for the whole process (float64 needs it; without it
-jax silently computes float64 inputs in float32). Every matmul and convolution runs with
+jax silently computes float64 inputs in float32) and, unless jax already has one, a persistent
+compilation cache in ``$NNCONFORM_JAX_CACHE_DIR`` (default ``~/.cache/nnconform/jax``; ``off``
+disables it), so that processes share compiled programs. Every matmul and convolution runs with
 ``precision=lax.Precision.HIGHEST``, so float32 on a GPU is true float32, never TF32.
 
 How the lecture's ops map onto JAX (each mapping is explicit here, never a JAX default):
@@ -43,7 +45,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import platform
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +56,33 @@ from spec import validate
 from .base import Backend, ExpectedDeviation, Unavailable
 
 __all__ = ["JaxBackend", "make_jax_cpu", "make_jax_cuda"]
+
+CACHE_ENV = "NNCONFORM_JAX_CACHE_DIR"
+"""Where compiled XLA programs are kept between processes; "off" (or empty) disables the cache."""
+
+
+def _cache_dir() -> str | None:
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return str(Path(base) / "nnconform" / "jax")
+    return None if value.strip().lower() in ("", "off", "0", "none") else value
+
+
+def _configure(jax) -> None:
+    """x64 on; a persistent compilation cache unless the user set one (or NNCONFORM_JAX_CACHE_DIR=off).
+
+    XLA compiles every op anew for each input shape (~0.2 s of CPU per op and shape here); the cache
+    lets xdist workers and later runs reuse each other's programs (measured: 8x less CPU on a rerun).
+    """
+    jax.config.update("jax_enable_x64", True)
+    if jax.config.jax_compilation_cache_dir:
+        return
+    path = _cache_dir()
+    if path:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def _import_jax():
@@ -187,7 +218,7 @@ class JaxBackend(Backend):
 
     def __init__(self, platform_name: str = "cpu", name: str | None = None):
         jax, jnp, lax = _import_jax()
-        jax.config.update("jax_enable_x64", True)
+        _configure(jax)
         self._jax, self._jnp = jax, jnp
         try:
             self._device = jax.devices(platform_name)[0]
@@ -237,6 +268,7 @@ class JaxBackend(Backend):
             "jax_enable_x64": bool(jax.config.jax_enable_x64),
             "precision": "lax.Precision.HIGHEST (conv, dot)",
             "jit": "one jax.jit per op, parameters static; compiled per input shape",
+            "jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir,
         }
 
     # ------------------------------------------------------------------ plumbing
