@@ -110,6 +110,8 @@ class OnnxRuntimeBackend(Backend):
     """The lecture's forward ops as one- or few-node ONNX graphs on one execution provider."""
 
     compiles_per_shape = False
+    flushes_subnormals = False
+    """Measured (CPU): Conv keeps 1e-40 in float32, Gemm and BatchNormalization keep 1e-310 in float64."""
 
     def __init__(self, provider: str = "CPUExecutionProvider", name: str | None = None):
         ort, onnx, _, _ = _import_ort()
