@@ -32,7 +32,7 @@ How the lecture's ops map onto JAX (each mapping is explicit here, never a JAX d
   returns x. dropout_mask: ``jax.random.bernoulli(jax.random.key(seed mod 2**63), keep_prob)``,
   reproducible per seed, NOT the same draws as spec's numpy generator (only the statistics agree).
 * batch_norm: per channel ``jnp.mean`` and the biased ``jnp.var`` (ddof=0, two-pass), then
-  ``(x - mean) / sqrt(var + eps) * gamma + beta``. batch_norm_eval: the same with the running
+  ``(x - mean) * (gamma / sqrt(var + eps)) + beta``. batch_norm_eval: the same with the running
   statistics. running_stats: torch's convention ``(1 - m) old + m batch`` with ``jnp.var(ddof=1)``.
 
 Every op first calls the matching ``spec.validate.check_*`` (and each VJP ``check_cotangent``), so
@@ -167,14 +167,18 @@ def _batch_norm(x, gamma, beta, *, eps):
     axes = _bn_axes(x)
     mean = jnp.mean(x, axis=axes, keepdims=True)
     var = jnp.var(x, axis=axes, keepdims=True)  # biased (ddof=0), two-pass
-    xhat = (x - mean) / jnp.sqrt(var + eps)
-    return xhat * _ch(gamma.astype(x.dtype), x.ndim) + _ch(beta.astype(x.dtype), x.ndim)
+    # gamma * xhat as (x - mean) * (gamma / sqrt(var + eps)): the VJP then scales g by gamma / sqrt(var + eps)
+    # instead of by gamma alone, whose product with g is subnormal (flushed to 0 by XLA on CPU) for a
+    # gamma near the smallest normal (ci falsifying example: x = [[0], [0]], gamma = 1.18e-38, float32).
+    scale = _ch(gamma.astype(x.dtype), x.ndim) / jnp.sqrt(var + eps)
+    return (x - mean) * scale + _ch(beta.astype(x.dtype), x.ndim)
 
 
 def _batch_norm_eval(x, gamma, beta, running_mean, running_var, *, eps):
     jnp = _import_jax()[1]
     rm, rv = (_ch(v.astype(x.dtype), x.ndim) for v in (running_mean, running_var))
-    return (x - rm) / jnp.sqrt(rv + eps) * _ch(gamma.astype(x.dtype), x.ndim) + _ch(beta.astype(x.dtype), x.ndim)
+    scale = _ch(gamma.astype(x.dtype), x.ndim) / jnp.sqrt(rv + eps)  # as in _batch_norm
+    return (x - rm) * scale + _ch(beta.astype(x.dtype), x.ndim)
 
 
 def _running_stats(x, running_mean, running_var, *, momentum):
