@@ -176,3 +176,36 @@ def test_conv_even_kernel_and_long_wrap_match_spec(name):
         bias = rng.integers(-2, 3, 2).astype(np.float64)
         want = spec.conv(x, w, bias, padding=padding, **kw)
         np.testing.assert_array_equal(_conv(b, "float32", x, w, bias, padding=padding, **kw), want)
+
+
+# ------------------------------------------------------------------ backend-specific contracts
+def test_onnxruntime_is_forward_only_and_names_missing_float64_kernels():
+    b = _cpu_backend("onnxruntime-cpu")
+    for op in impls.OPS:
+        assert not impls.base.implements(b, op + "_vjp"), f"{op}_vjp should be left to the 'not implemented' stub"
+    x = b.asarray(np.ones((1, 1, 4)), "float64")
+    with pytest.raises(NotImplementedOp, match="Conv"):
+        b.conv(x, b.asarray(np.ones((1, 1, 2)), "float64"))
+    with pytest.raises(ValueError, match="w.shape"):  # spec's ValueError comes first, in every dtype
+        b.conv(x, b.asarray(np.ones((1, 2, 2)), "float64"))
+
+
+def test_onnxruntime_dropout_mask_is_reproducible_per_seed():
+    b = _cpu_backend("onnxruntime-cpu")
+    first, again = (b.dropout_mask((40, 50), keep_prob=0.5, seed=7) for _ in range(2))
+    np.testing.assert_array_equal(first, again)  # a fresh session per call: the generator restarts
+    assert not np.array_equal(first, b.dropout_mask((40, 50), keep_prob=0.5, seed=8))
+    assert set(np.unique(first)) <= {0.0, 1.0} and 0.4 < first.mean() < 0.6
+
+
+def test_jax_compilation_cache_dir_setting(monkeypatch, tmp_path):
+    from impls import jax_backend
+
+    monkeypatch.delenv(jax_backend.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert jax_backend._cache_dir() == str(tmp_path / "nnconform" / "jax")
+    for off in ("off", "", "0"):
+        monkeypatch.setenv(jax_backend.CACHE_ENV, off)
+        assert jax_backend._cache_dir() is None
+    monkeypatch.setenv(jax_backend.CACHE_ENV, str(tmp_path / "mine"))
+    assert jax_backend._cache_dir() == str(tmp_path / "mine")
