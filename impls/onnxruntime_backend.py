@@ -124,6 +124,8 @@ class OnnxRuntimeBackend(Backend):
         self.name = name or ("onnxruntime-cpu" if self.device == "cpu" else "onnxruntime-cuda")
         self.dtypes = ("float32", "float64")
         self._sessions: dict = {}
+        self._missing: dict[str, str] = {}
+        """ONNX op and dtype (e.g. "Conv (float64)") -> why this provider has no kernel for it."""
         if provider != "CPUExecutionProvider":
             self._probe_provider()
 
@@ -136,11 +138,14 @@ class OnnxRuntimeBackend(Backend):
         return so
 
     def _new_session(self, model: bytes, what: str):
-        try:
-            return self._ort.InferenceSession(model, sess_options=self._options(), providers=[self.provider])
-        except self._ort.capi.onnxruntime_pybind11_state.NotImplemented as exc:
-            raise NotImplementedOp(f"onnxruntime {self._ort.__version__} has no {self.provider} kernel for {what}: "
-                                   f"{str(exc).splitlines()[0][:200]}") from None
+        if what not in self._missing:  # remembered: finding out again costs ORT ~0.1-1 s per attempt
+            try:
+                return self._ort.InferenceSession(model, sess_options=self._options(), providers=[self.provider])
+            except self._ort.capi.onnxruntime_pybind11_state.NotImplemented as exc:
+                self._missing[what] = (f"onnxruntime {self._ort.__version__} has no {self.provider} kernel for "
+                                       f"{what}: {str(exc).splitlines()[0][:200]}")
+        # One raise site, so hypothesis sees one failure, not a group of "distinct" ones.
+        raise NotImplementedOp(self._missing[what])
 
     def _probe_provider(self):
         g = _Graph("float32")
