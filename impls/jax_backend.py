@@ -241,6 +241,19 @@ class JaxBackend(Backend):
 
     @property
     def expected_deviations(self):
+        return self._nan_deviations() + (self._flush_deviations() if self.flushes_subnormals else ())
+
+    def _flush_deviations(self):
+        return (
+            ExpectedDeviation(
+                op="batch_norm_eval", dtype="*", check="gradient", categories=("mismatch",), max_tol_ratio=8.0,
+                reason="XLA on CPU flushes subnormal intermediates (flushes_subnormals): gamma / sqrt(var + eps) below "
+                       "the smallest normal becomes 0, so dx = g * that is 0 where spec gives less than |g| * tiny, "
+                       "i.e. under |g| times the tolerance's K * tiny floor (measured 1.02x in a ci run: float64, "
+                       "gamma = 2.2e-308, running_var = 1.25); the suite's cotangents are standard normal, |g| < 8"),
+        )
+
+    def _nan_deviations(self):
         return (
             ExpectedDeviation(
                 op="relu", dtype="*", check="nan_gradient", categories=("nan_mismatch",),
