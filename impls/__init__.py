@@ -31,6 +31,10 @@ _BUILTIN_FALLBACK = {
     "scipy": "impls.scipy_backend:ScipyBackend",
     "torch-cpu": "impls.torch_backend:make_torch_cpu",
     "torch-cuda": "impls.torch_backend:make_torch_cuda",
+    "jax-cpu": "impls.jax_backend:make_jax_cpu",
+    "jax-cuda": "impls.jax_backend:make_jax_cuda",
+    "onnxruntime-cpu": "impls.onnxruntime_backend:make_onnxruntime_cpu",
+    "onnxruntime-cuda": "impls.onnxruntime_backend:make_onnxruntime_cuda",
 }
 
 _factories: dict[str, object] = {}
