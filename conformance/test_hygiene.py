@@ -158,6 +158,12 @@ def _output_shape(rec, case) -> tuple:
         return validate.conv_output_shape(x.shape, case.args[1].shape, **kw)
     if rec.name == "dense":
         return (x.shape[0], case.args[1].shape[0])
+    if rec.name == "locally_connected":
+        w = case.args[1]
+        _, out = validate.check_locally_connected(x, w, case.args[2] if len(case.args) > 2 else None, **kw)
+        return (x.shape[0], w.shape[x.ndim - 2], *out)
+    if rec.name == "graph_conv":
+        return (x.shape[0], case.args[2].shape[0])
     if rec.name in ("max_pool", "avg_pool"):
         return validate.pool_output_shape(x.shape, *validate.check_pool(x, **kw))
     if rec.name == "upsample":
