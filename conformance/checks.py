@@ -59,7 +59,8 @@ def check_op(backend, record: OpRecord, case: Case, dtype: str, mode: str, *, re
     else:
         args, opname, n_out = case.args, record.name, record.n_outputs
         names = ["out"] if n_out == 1 else [f"out[{i}]" for i in range(n_out)]
-    actual = call_op(backend, opname, args, case.kwargs, dtype=dtype, n_outputs=n_out)
+    actual = call_op(backend, opname, args, case.kwargs, dtype=dtype, n_outputs=n_out,
+                     layout=getattr(case, "layout", "contiguous"))
     if not compare_to_ref:
         return None, actual
     expected = reference_outputs(ref, record, case, mode, g)

@@ -184,7 +184,8 @@ class OpRecord:
     """Tolerance constant of the bound (tolerance.py)."""
     realistic: Callable[[np.random.Generator], list[tuple[str, Case]]] | None = None
     flags: frozenset = field(default_factory=frozenset)
-    """'tie_free': gradient checks draw inputs without ties; 'exact': no rounding at all expected."""
+    """'exact': no rounding at all expected. (No op is 'tie_free': spec routes a max-pool tie to the first
+    maximum, so a backend must match spec with ties too, and the cases draw them on purpose.)"""
     n_outputs: int = 1
 
     @property
@@ -234,39 +235,43 @@ def _realistic_dropout(rng):
     return [("dropout (32, 64, 32, 32)", Case((x, mask), {"keep_prob": 0.8, "scaling": "inverted", "training": True}))]
 
 
+_corners = hh.with_corners
+"""The op table's cases draw the corners: exact zeros, ties, all -inf windows, NaN/inf in every argument,
+huge/tiny/offset values, omitted keywords and memory layouts (hypothesis_helpers)."""
+
 OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
-    OpRecord("conv", hh.conv_cases, _linear_fwd("conv"), _conv_k, (0, 1, 2), _linear_vjp("conv"), _conv_vjp_k,
+    OpRecord("conv", _corners(hh.conv_cases), _linear_fwd("conv"), _conv_k, (0, 1, 2), _linear_vjp("conv"), _conv_vjp_k,
              realistic=_realistic_conv),
-    OpRecord("dense", hh.dense_cases, _linear_fwd("dense"), _dense_k, (0, 1, 2),
+    OpRecord("dense", _corners(hh.dense_cases), _linear_fwd("dense"), _dense_k, (0, 1, 2),
              _linear_vjp("dense"),
              lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]), realistic=_realistic_dense),
-    OpRecord("relu", lambda d: hh.elementwise_cases(d, avoid_zero=True), _exact_fwd("relu"), lambda c: 1, (0,),
+    OpRecord("relu", _corners(hh.elementwise_cases), _exact_fwd("relu"), lambda c: 1, (0,),
              _routing_vjp("relu"), _same_k_vjp(1), flags=frozenset({"exact"}), realistic=_realistic_big("relu")),
     # A few ulps of libm for exp/tanh on top of the basic roundings.
-    OpRecord("sigmoid", hh.elementwise_cases, _exact_fwd("sigmoid"), lambda c: 1, (0,), _sigmoid_vjp_mag,
+    OpRecord("sigmoid", _corners(hh.elementwise_cases), _exact_fwd("sigmoid"), lambda c: 1, (0,), _sigmoid_vjp_mag,
              _same_k_vjp(1), c=8.0, realistic=_realistic_big("sigmoid")),
-    OpRecord("tanh", hh.elementwise_cases, _exact_fwd("tanh"), lambda c: 1, (0,), _tanh_vjp_mag,
+    OpRecord("tanh", _corners(hh.elementwise_cases), _exact_fwd("tanh"), lambda c: 1, (0,), _tanh_vjp_mag,
              _same_k_vjp(1), c=8.0, realistic=_realistic_big("tanh")),
-    OpRecord("max_pool", lambda d: hh.pool_cases(d, unique=True), _exact_fwd("max_pool"), lambda c: 1, (0,),
-             _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"tie_free", "exact"}),
+    OpRecord("max_pool", _corners(hh.pool_cases), _exact_fwd("max_pool"), lambda c: 1, (0,),
+             _routing_vjp("max_pool"), lambda c: (_overlap(c),), flags=frozenset({"exact"}),
              realistic=_realistic_big("max_pool", {"size": 2})),
     # The mean adds up to two roundings to its K-term sum: the division, or the rounded 1/K and the product.
-    OpRecord("avg_pool", lambda d: hh.pool_cases(d, unique=False), _linear_fwd("avg_pool"), _pool_window, (0,),
+    OpRecord("avg_pool", _corners(hh.pool_cases), _linear_fwd("avg_pool"), _pool_window, (0,),
              _linear_vjp("avg_pool"), lambda c: (_overlap(c),), c=3.0,
              realistic=_realistic_big("avg_pool", {"size": 2})),
-    OpRecord("upsample", hh.upsample_cases, _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
+    OpRecord("upsample", _corners(hh.upsample_cases), _exact_fwd("upsample"), lambda c: 1, (0,), _linear_vjp("upsample"),
              _upsample_k, realistic=_realistic_big("upsample", {"factor": 2})),
     # Inverted dropout rounds three times: keep_prob to the dtype, 1/keep_prob (or the division) and the
     # product; the plain bound's C=2 covers only two.
-    OpRecord("dropout", hh.dropout_cases, _linear_fwd("dropout"), lambda c: 1, (0,), _linear_vjp("dropout"),
+    OpRecord("dropout", _corners(hh.dropout_cases), _linear_fwd("dropout"), lambda c: 1, (0,), _linear_vjp("dropout"),
              _same_k_vjp(1), c=3.0, realistic=_realistic_dropout),
-    OpRecord("batch_norm", hh.batch_norm_cases, _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,
+    OpRecord("batch_norm", _corners(hh.batch_norm_cases), _bn_fwd_mag, _bn_k, (0, 1, 2), _bn_vjp_mag,
              lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
     # Evaluation-mode batch norm rounds six times per element (x - mean, var + eps, sqrt, divide, scale,
     # shift) with no reduction to average them out: C = 6.
-    OpRecord("batch_norm_eval", hh.batch_norm_eval_cases, _bn_eval_fwd_mag, lambda c: 1, (0, 1, 2),
+    OpRecord("batch_norm_eval", _corners(hh.batch_norm_eval_cases), _bn_eval_fwd_mag, lambda c: 1, (0, 1, 2),
              _bn_eval_vjp_mag, lambda c: (1, _bn_k(c), _bn_k(c)), c=6.0),
-    OpRecord("running_stats", hh.running_stats_cases, _running_mag, _bn_k, c=4.0, n_outputs=2),
+    OpRecord("running_stats", _corners(hh.running_stats_cases), _running_mag, _bn_k, c=4.0, n_outputs=2),
 ]}
 
 

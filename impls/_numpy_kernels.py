@@ -147,7 +147,10 @@ def conv_backward(g, x, w, pads, mode, stride, dilation):
     nb = _chunk(n, max(c, cout) * ntap * nout * x.itemsize)
     cols = np.empty((c, ntap, nb, *out_sp), dtype=x.dtype)
     gt = np.empty((cout, nb, nout), dtype=x.dtype)
-    gx_chunk = _gx_unit_stride if all(s == 1 for s in stride) else _gx_col2im
+    # The unit-stride path correlates the zero-padded g with w: a NaN/inf tap would meet the pad (0 * inf =
+    # nan) where spec's VJP has no such term; the scatter path multiplies real terms only.
+    finite_w = bool(np.isfinite(w).all())
+    gx_chunk = _gx_unit_stride if finite_w and all(s == 1 for s in stride) else _gx_col2im
     state = {}
     for s0 in range(0, n, nb):
         m = min(nb, n - s0)
