@@ -70,7 +70,8 @@ def check_op(backend, record: OpRecord, case: Case, dtype: str, mode: str, *, re
     # The reference runs first: the backend's time limit is a multiple of its time (pytest_helpers.call_limit).
     expected = reference_outputs(ref, record, case, mode, g) if compare_to_ref else None
     reference_s = time.perf_counter() - t0 if compare_to_ref else None
-    actual = call_op(backend, opname, args, case.kwargs, dtype=dtype, n_outputs=n_out, reference_s=reference_s)
+    actual = call_op(backend, opname, args, case.kwargs, dtype=dtype, n_outputs=n_out, reference_s=reference_s,
+                     layout=getattr(case, "layout", "contiguous"))
     if not compare_to_ref:
         return None, actual
     if mode == "forward":

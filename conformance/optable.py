@@ -14,6 +14,7 @@ each element; for linear and bilinear ops that is the op itself applied to absol
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -229,7 +230,12 @@ class OpRecord:
     realistic: Callable[[np.random.Generator], list[tuple[str, Case]]] | None = None
     """``realistic(rng)`` -> labelled realistic-size cases (realistic tier, benchmarks); None: none."""
     flags: frozenset = field(default_factory=frozenset)
-    """'tie_free': gradient checks draw inputs without ties. Exactness is data of its own: EXACT_WHEN below."""
+    """'tie_free': gradient checks draw inputs without ties (no op needs it: spec routes a max-pool tie to the
+    first maximum, so a backend must match spec with ties too, and the cases draw them on purpose).
+    Exactness is data of its own: EXACT_WHEN below."""
+    smooth_cases: Callable[[str], object] | None = None
+    """dtype name -> the same cases without the corners (no NaN/inf, huge values, ties, omitted keywords or
+    layouts): what spec's finite-difference self-check draws. None: ``cases``."""
 
     @property
     def op(self) -> OpSpec:
@@ -307,10 +313,17 @@ def _realistic_graph(rng):
                                                               {"normalize": "symmetric", "self_loops": True}))]
 
 
+def _drawn(strategy_fn, **smooth_kwargs) -> dict:
+    """``cases`` that draw the corners (exact zeros, ties, all -inf windows, NaN/inf in every argument,
+    huge/tiny/offset values, omitted keywords, memory layouts: hypothesis_helpers), and their smooth twin."""
+    return {"cases": hh.with_corners(strategy_fn),
+            "smooth_cases": functools.partial(strategy_fn, **smooth_kwargs) if smooth_kwargs else strategy_fn}
+
+
 OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
-    OpRecord(name="conv", cases=hh.conv_cases, magnitude=_linear_fwd("conv"), reduction=_conv_k,
+    OpRecord(name="conv", **_drawn(hh.conv_cases), magnitude=_linear_fwd("conv"), reduction=_conv_k,
              vjp_magnitude=_linear_vjp("conv"), vjp_reduction=_conv_vjp_k, realistic=_realistic_conv),
-    OpRecord(name="dense", cases=hh.dense_cases, magnitude=_linear_fwd("dense"), reduction=_dense_k,
+    OpRecord(name="dense", **_drawn(hh.dense_cases), magnitude=_linear_fwd("dense"), reduction=_dense_k,
              vjp_magnitude=_linear_vjp("dense"),
              vjp_reduction=lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]),
              realistic=_realistic_dense),
@@ -322,38 +335,38 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
     OpRecord(name="graph_conv", cases=hh.graph_conv_cases, magnitude=_linear_fwd("graph_conv"), reduction=_graph_k,
              vjp_magnitude=_linear_vjp("graph_conv"), vjp_reduction=_graph_vjp_k, c=6.0,
              realistic=_realistic_graph),
-    OpRecord(name="relu", cases=lambda d: hh.elementwise_cases(d, avoid_zero=True), magnitude=_exact_fwd("relu"),
+    OpRecord(name="relu", **_drawn(hh.elementwise_cases, avoid_zero=True), magnitude=_exact_fwd("relu"),
              reduction=lambda c: 1, vjp_magnitude=_routing_vjp("relu"), vjp_reduction=_same_k_vjp(1),
              realistic=_realistic_big("relu")),
     # A few ulps of libm for exp/tanh on top of the basic roundings.
-    OpRecord(name="sigmoid", cases=hh.elementwise_cases, magnitude=_exact_fwd("sigmoid"), reduction=lambda c: 1,
+    OpRecord(name="sigmoid", **_drawn(hh.elementwise_cases), magnitude=_exact_fwd("sigmoid"), reduction=lambda c: 1,
              vjp_magnitude=_sigmoid_vjp_mag, vjp_reduction=_same_k_vjp(1), c=8.0,
              realistic=_realistic_big("sigmoid")),
-    OpRecord(name="tanh", cases=hh.elementwise_cases, magnitude=_exact_fwd("tanh"), reduction=lambda c: 1,
+    OpRecord(name="tanh", **_drawn(hh.elementwise_cases), magnitude=_exact_fwd("tanh"), reduction=lambda c: 1,
              vjp_magnitude=_tanh_vjp_mag, vjp_reduction=_same_k_vjp(1), c=8.0, realistic=_realistic_big("tanh")),
-    OpRecord(name="max_pool", cases=lambda d: hh.pool_cases(d, unique=True), magnitude=_exact_fwd("max_pool"),
+    OpRecord(name="max_pool", **_drawn(hh.pool_cases, unique=True), magnitude=_exact_fwd("max_pool"),
              reduction=lambda c: 1, vjp_magnitude=_routing_vjp("max_pool"), vjp_reduction=lambda c: (_overlap(c),),
-             flags=frozenset({"tie_free"}), realistic=_realistic_big("max_pool", {"size": 2})),
+             realistic=_realistic_big("max_pool", {"size": 2})),
     # The mean adds up to two roundings to its K-term sum: the division, or the rounded 1/K and the product.
-    OpRecord(name="avg_pool", cases=lambda d: hh.pool_cases(d, unique=False), magnitude=_linear_fwd("avg_pool"),
+    OpRecord(name="avg_pool", **_drawn(hh.pool_cases), magnitude=_linear_fwd("avg_pool"),
              reduction=_pool_window, vjp_magnitude=_linear_vjp("avg_pool"), vjp_reduction=lambda c: (_overlap(c),),
              c=3.0, realistic=_realistic_big("avg_pool", {"size": 2})),
-    OpRecord(name="upsample", cases=hh.upsample_cases, magnitude=_exact_fwd("upsample"), reduction=lambda c: 1,
+    OpRecord(name="upsample", **_drawn(hh.upsample_cases), magnitude=_exact_fwd("upsample"), reduction=lambda c: 1,
              vjp_magnitude=_linear_vjp("upsample"), vjp_reduction=_upsample_k,
              realistic=_realistic_big("upsample", {"factor": 2})),
     # Inverted dropout rounds three times: keep_prob to the dtype, 1/keep_prob (or the division) and the
     # product; the plain bound's C=2 covers only two.
-    OpRecord(name="dropout", cases=hh.dropout_cases, magnitude=_linear_fwd("dropout"), reduction=lambda c: 1,
+    OpRecord(name="dropout", **_drawn(hh.dropout_cases), magnitude=_linear_fwd("dropout"), reduction=lambda c: 1,
              vjp_magnitude=_linear_vjp("dropout"), vjp_reduction=_same_k_vjp(1), c=3.0,
              realistic=_realistic_dropout),
-    OpRecord(name="batch_norm", cases=hh.batch_norm_cases, magnitude=_bn_fwd_mag, reduction=_bn_k,
+    OpRecord(name="batch_norm", **_drawn(hh.batch_norm_cases), magnitude=_bn_fwd_mag, reduction=_bn_k,
              vjp_magnitude=_bn_vjp_mag, vjp_reduction=lambda c: (_bn_k(c),) * 3, c=4.0, realistic=_realistic_bn),
     # Evaluation-mode batch norm rounds six times per element (x - mean, var + eps, sqrt, divide, scale,
     # shift) with no reduction to average them out: C = 6.
-    OpRecord(name="batch_norm_eval", cases=hh.batch_norm_eval_cases, magnitude=_bn_eval_fwd_mag,
+    OpRecord(name="batch_norm_eval", **_drawn(hh.batch_norm_eval_cases), magnitude=_bn_eval_fwd_mag,
              reduction=lambda c: 1, vjp_magnitude=_bn_eval_vjp_mag, vjp_reduction=lambda c: (1, _bn_k(c), _bn_k(c)),
              c=6.0),
-    OpRecord(name="running_stats", cases=hh.running_stats_cases, magnitude=_running_mag, reduction=_bn_k, c=4.0),
+    OpRecord(name="running_stats", **_drawn(hh.running_stats_cases), magnitude=_running_mag, reduction=_bn_k, c=4.0),
 ]}
 
 

@@ -24,12 +24,15 @@ class Profile:
     realistic: bool
     """Run the realistic-size tier (N=32, C=64, 32x32; 1-D signals of 1e5 samples)."""
     deadline_ms: int | None = None
+    shape_pool: int = 6
+    """Shape skeletons per op and dtype in a run for a backend that compiles per shape
+    (``compiles_per_shape = True``; see hypothesis_helpers.shape_pool)."""
 
 
 PROFILES = {
-    "dev": Profile("dev", examples=10, spec_vjp_examples=30, realistic=False),
-    "ci": Profile("ci", examples=25, spec_vjp_examples=200, realistic=True),
-    "thorough": Profile("thorough", examples=300, spec_vjp_examples=1000, realistic=True),
+    "dev": Profile("dev", examples=10, spec_vjp_examples=30, realistic=False, shape_pool=4),
+    "ci": Profile("ci", examples=25, spec_vjp_examples=200, realistic=True, shape_pool=6),
+    "thorough": Profile("thorough", examples=300, spec_vjp_examples=1000, realistic=True, shape_pool=24),
 }
 ENV_VAR = "NNCONFORM_PROFILE"
 

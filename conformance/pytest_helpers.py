@@ -14,13 +14,14 @@ absorbs first-call costs: JIT compilation, CUDA start-up, a loaded machine) and 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import signal
 import threading
 import time
 
 import numpy as np
 
-from impls.base import NotImplementedOp
+from impls.base import LAYOUTS, NotImplementedOp
 
 from .dtype_helpers import arg_dtype
 
@@ -117,8 +118,50 @@ def describe_call(backend_name: str, opname: str, args, kwargs) -> str:
     return f"{backend_name}.{opname}({inner})"
 
 
-def to_native(backend, args, dtype: str):
-    return [backend.asarray(a, arg_dtype(a, dtype)) if isinstance(a, np.ndarray) else a for a in args]
+def to_native(backend, args, dtype: str, layout: str = "contiguous"):
+    if layout not in supported_layouts(backend):
+        layout = "contiguous"  # the example still runs; the row says which layouts went untested
+
+    def convert(a):
+        if not isinstance(a, np.ndarray):
+            return a
+        a_dtype = arg_dtype(a, dtype)
+        if layout == "contiguous" or a_dtype != dtype:  # integer index arrays stay contiguous
+            return backend.asarray(a, a_dtype)
+        return backend.asarray(a, a_dtype, layout=layout)
+
+    return [convert(a) for a in args]
+
+
+def supported_layouts(backend) -> tuple[str, ...]:
+    """The layouts ``backend.asarray`` takes: its ``layouts``, or all of LAYOUTS if it has a ``layout``
+    parameter and no list; only "contiguous" if it has none (detected once per backend class)."""
+    return _layouts_of(type(backend), backend)
+
+
+_LAYOUT_CACHE: dict = {}
+
+
+def _layouts_of(cls, backend) -> tuple[str, ...]:
+    if cls not in _LAYOUT_CACHE:
+        try:
+            has = "layout" in inspect.signature(backend.asarray).parameters
+        except (TypeError, ValueError):
+            has = False
+        declared = tuple(getattr(backend, "layouts", LAYOUTS))
+        _LAYOUT_CACHE[cls] = ("contiguous", *(lay for lay in declared if lay in LAYOUTS and lay != "contiguous")) \
+            if has else ("contiguous",)
+    return _LAYOUT_CACHE[cls]
+
+
+def untested_layouts_note(backend) -> str:
+    """For the result row: which memory layouts this backend's examples could not be given, and why."""
+    missing = [lay for lay in LAYOUTS if lay not in supported_layouts(backend)]
+    if not missing:
+        return ""
+    if supported_layouts(backend) == ("contiguous",):
+        return "not tested: " + ", ".join(missing) + " (asarray has no layout parameter)"
+    return "not tested: " + ", ".join(missing) + " (not in the backend's layouts)"
 
 
 def snapshot(backend, native_args):
@@ -165,8 +208,8 @@ def convert_output(backend, out, *, dtype: str | None, n_outputs: int | None, wh
 
 
 def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | None = 1,
-            check_mutation: bool = True, reference_s: float | None = None):
-    """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype``); return float64 outputs.
+            check_mutation: bool = True, reference_s: float | None = None, layout: str = "contiguous"):
+    """Run ``backend.<opname>`` on numpy ``args`` (converted to ``dtype`` in ``layout``); return float64 outputs.
 
     ``reference_s``: what the float64 reference took on this case (the time limit scales with it);
     when not given, spec's ``opname`` is timed here on the same arguments.
@@ -176,7 +219,7 @@ def call_op(backend, opname: str, args, kwargs, *, dtype: str, n_outputs: int | 
         reference_s = _spec_seconds(opname, args, kwargs)
     limit = call_limit(reference_s)
     try:
-        native = to_native(backend, args, dtype)
+        native = to_native(backend, args, dtype, layout)
     except Exception as exc:
         raise ConformanceFailure("unexpected_exception", f"{backend.name}.asarray raised {type(exc).__name__}: "
                                  f"{exc}") from exc

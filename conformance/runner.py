@@ -14,8 +14,8 @@ from hypothesis.errors import Unsatisfiable
 
 from impls.base import NotImplementedOp
 
-from . import deviations, profiles
-from .pytest_helpers import ConformanceFailure, Hung
+from . import deviations, hypothesis_helpers, profiles
+from .pytest_helpers import ConformanceFailure, Hung, untested_layouts_note
 
 MAX_TEXT = 4000
 
@@ -145,8 +145,11 @@ def run_examples(row: Row, backend, strategy, check, *, repro, max_examples: int
         state["last"] = (case, seed)
         row.observe(check(case, seed))
 
+    if untested_layouts_note(backend):
+        row.extra["layouts"] = untested_layouts_note(backend)
     try:
-        examples()
+        with hypothesis_helpers.shape_pool(backend):  # backends that compile per shape reuse a few shapes
+            examples()
     except NotImplementedOp as exc:
         not_implemented(row, exc)
     except Unsatisfiable as exc:

@@ -328,7 +328,9 @@ def conv_backward(g, x, w, pads, mode, stride, dilation):
         for s0 in range(n):
             band.add_gw(chunks.get(s0, 1)[0], g[s0], acc)
         return _gx_unit_stride(g, w, x.shape, pads, mode, dilation), np.ascontiguousarray(band.gw(acc, ntap))
-    unit_stride = all(s == 1 for s in stride)
+    # The unit-stride path correlates the zero-padded g with w: a NaN/inf tap would meet the pad (0 * inf =
+    # nan) where spec's VJP has no such term; the col2im path multiplies real terms only.
+    unit_stride = all(s == 1 for s in stride) and bool(np.isfinite(w).all())
     w2 = np.ascontiguousarray(np.moveaxis(w, 1, -1)).reshape(cout, ntap * c)
     gw2t = np.zeros((ntap * c, cout), dtype=x.dtype)
     g3 = g.reshape(n, cout, -1)
@@ -448,7 +450,25 @@ def _axis_reduce(x, size, stride, ufunc):
 
 
 def max_pool_forward(x, size, stride):
-    return _axis_reduce(x, size, stride, np.maximum)  # np.maximum propagates NaN
+    y = _axis_reduce(x, size, stride, np.maximum)  # np.maximum propagates NaN
+    return _first_zero_sign(y, x, size, stride)
+
+
+def _first_zero_sign(y, x, size, stride):
+    """+0.0 and -0.0 tie, and spec returns the window's FIRST maximum (row-major): a zero result takes the
+    sign of the window's first zero (np.maximum would keep whichever the reduction order met last)."""
+    zero = y == 0
+    if not zero.any():
+        return y
+    done = ~zero
+    out = y.shape[2:]
+    for off in np.ndindex(*size):
+        xv = x[(slice(None), slice(None), *[slice(a, a + s * (o - 1) + 1, s)
+                                             for a, s, o in zip(off, stride, out, strict=True)])]
+        hit = ~done & (xv == 0)
+        y[hit] = xv[hit]
+        done |= hit
+    return y
 
 
 def max_pool_backward(g, x, size, stride):

@@ -6,6 +6,9 @@ A backend is an object with
   names it supports (``"float32"``, ``"float64"``, ``"float16"``, ``"bfloat16"``);
 * ``asarray(a: np.ndarray, dtype: str)`` -> native array, and ``to_numpy(native)`` -> ``np.ndarray``
   (low-precision dtypes numpy lacks come back as float32);
+* optionally a ``layout`` keyword on ``asarray`` (one of :data:`LAYOUTS`): the native array then holds
+  the same values in that memory layout, so the suite tests the ops on non-contiguous input too; a
+  backend that supports only some layouts lists them in ``layouts``;
 * ``dtype_name(native)`` -> the dtype name of a native array;
 * ``metadata()`` -> dict of facts the report shows (library versions, device name, TF32 state...);
 * ``expected_deviations``: list of :class:`ExpectedDeviation` the backend declares up front;
@@ -37,6 +40,34 @@ PLAIN_OPS = tuple(op.name for op in CATALOGUE if op.vjp is None)
 
 ALL_OP_NAMES = FUNCTION_NAMES
 """Every method of a complete backend, in catalogue order (each op, then its VJP)."""
+
+
+LAYOUTS = ("contiguous", "fortran", "strided", "reversed", "channels_last")
+"""Memory layouts ``asarray(a, dtype, layout=...)`` may be asked for; the values are the same in each:
+C-contiguous; Fortran order; a view of every other element of a bigger array (the gaps hold NaN, so
+a kernel that reads them shows); a view with negative strides on every axis; channels last
+((N, *spatial, C) in memory, viewed as (N, C, *spatial); arrays of fewer than 3 axes stay contiguous)."""
+
+
+def numpy_layout(a: np.ndarray, layout: str = "contiguous") -> np.ndarray:
+    """A new numpy array equal to ``a``, laid out in memory as ``layout`` says (see :data:`LAYOUTS`)."""
+    if layout == "contiguous":
+        return np.array(a, order="C", copy=True)
+    if layout == "fortran":
+        return np.array(a, order="F", copy=True)
+    if layout == "strided":
+        gap = np.nan if a.dtype.kind in "fc" else 0
+        big = np.full(tuple(2 * s + 1 for s in a.shape), gap, dtype=a.dtype)
+        view = big[tuple(slice(1, None, 2) for _ in a.shape)]
+        view[...] = a
+        return view
+    if layout == "reversed":
+        return np.flip(np.flip(a).copy())
+    if layout == "channels_last":
+        if a.ndim < 3:
+            return np.array(a, order="C", copy=True)
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+    raise ValueError(f"layout={layout!r}: expected one of {LAYOUTS}")
 
 
 class NotImplementedOp(NotImplementedError):
@@ -136,8 +167,8 @@ class Backend:
     deterministic = True
     """Two identical calls on this backend must agree bitwise (checked by the suite)."""
 
-    def asarray(self, a, dtype: str):
-        return np.array(a, dtype=dtype, copy=True)
+    def asarray(self, a, dtype: str, layout: str = "contiguous"):
+        return numpy_layout(np.asarray(a, dtype=dtype), layout)
 
     def to_numpy(self, a) -> np.ndarray:
         return np.asarray(a)

@@ -236,7 +236,16 @@ class ScipyBackend(Backend):
         if nan.any():
             has_nan = self._subsample(ndi.maximum_filter(nan, **filt), stride, out[2:])
             y = np.where(has_nan, x.dtype.type(np.nan), y)
-        return np.ascontiguousarray(y)
+        y = np.ascontiguousarray(y)
+        zero = y == 0
+        if zero.any():  # +0.0 and -0.0 tie: spec's FIRST maximum (row-major) gives the sign of a zero result
+            done = ~zero
+            for sl in self._windows(x.shape, size, stride):
+                xv = x[(slice(None), slice(None), *sl)]
+                hit = ~done & (xv == 0)
+                y[hit] = xv[hit]
+                done |= hit
+        return y
 
     def max_pool_vjp(self, g, x, *, size=2, stride=None):
         size, stride = V.check_pool(x, size=size, stride=stride)

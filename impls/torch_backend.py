@@ -123,7 +123,10 @@ class TorchBackend(Backend):
                         "float16": torch.float16, "bfloat16": torch.bfloat16}
 
     # ------------------------------------------------------------------ plumbing
-    def asarray(self, a, dtype: str):
+    layouts = ("contiguous", "fortran", "strided", "channels_last")
+    """``asarray`` layouts (impls.base.LAYOUTS) torch can hold: it has no negative strides, so no "reversed"."""
+
+    def asarray(self, a, dtype: str, layout: str = "contiguous"):
         if dtype == INDEX_DTYPE:  # an integer index array (graph edges) keeps its integer dtype
             return self._torch.from_numpy(np.array(a, dtype=np.int64, copy=True)).to(self._dev)
         if dtype not in self.dtypes:
@@ -131,8 +134,29 @@ class TorchBackend(Backend):
         torch = self._torch
         if dtype == "bfloat16":  # numpy has no bfloat16: go through float32 (as conformance does)
             host = torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
-            return host.to(self._dev).to(torch.bfloat16)
-        return torch.from_numpy(np.array(a, dtype=dtype, copy=True)).to(self._dev)
+            return self._layout(host.to(self._dev).to(torch.bfloat16), layout)
+        return self._layout(torch.from_numpy(np.array(a, dtype=dtype, copy=True)).to(self._dev), layout)
+
+    def _layout(self, t, layout: str):
+        """``t`` in the memory layout ``layout``: channels_last memory formats for 4-D/5-D, strided views."""
+        torch = self._torch
+        if layout == "contiguous":
+            return t
+        if layout == "channels_last":
+            if t.dim() == 4:
+                return t.contiguous(memory_format=torch.channels_last)
+            if t.dim() == 5:
+                return t.contiguous(memory_format=torch.channels_last_3d)
+            return t if t.dim() < 3 else t.movedim(1, -1).contiguous().movedim(-1, 1)
+        if layout == "fortran":
+            rev = tuple(reversed(range(t.dim())))
+            return t.permute(rev).contiguous().permute(rev)
+        if layout == "strided":
+            big = torch.full([2 * s + 1 for s in t.shape], float("nan"), dtype=t.dtype, device=t.device)
+            view = big[tuple(slice(1, None, 2) for _ in t.shape)]
+            view.copy_(t)
+            return view
+        raise ValueError(f"layout={layout!r}: backend {self.name!r} supports {self.layouts}")
 
     def to_numpy(self, a) -> np.ndarray:
         torch = self._torch

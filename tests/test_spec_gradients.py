@@ -170,12 +170,12 @@ def _channel_std(x):
 def _fd_ready(rec, case: Case) -> Case:
     """The conformance case, made safe for central differences where the op has kinks:
 
-    * max_pool ('tie_free' ops): x's values are replaced by their ranks on a 0.25 grid, so each window's
+    * max_pool: x's values are replaced by their ranks on a 0.25 grid, so each window's
       argmax stays where hypothesis put it and every gap is >> H (unique draws may differ by one ulp);
     * relu: its strategy already keeps |x| >= 1e-2 away from the kink at 0;
     * batch_norm: the normalising std must stay well above H (third derivatives grow like 1/std^3).
     """
-    if "tie_free" in rec.flags:
+    if rec.name == "max_pool":
         x = case.args[0]
         ranks = np.argsort(np.argsort(x, axis=None), kind="stable").reshape(x.shape)
         case = Case((ranks * 0.25 - 3.0, *case.args[1:]), case.kwargs)
@@ -188,11 +188,12 @@ def _fd_ready(rec, case: Case) -> Case:
 @pytest.mark.parametrize("op", FD_OPS, ids=lambda op: op.name)
 def test_vjp_agrees_with_finite_differences(op):
     """Every differentiable op: its VJP against central differences of its forward, on the cases the
-    conformance suite draws (float64), along a random direction and element by element when small."""
+    conformance suite draws (float64, without the corners: finite differences need smooth inputs), along a
+    random direction and element by element when small."""
     rec = OP_TABLE[op.name]
 
     @FD
-    @given(case=rec.cases("float64"), seed=seeds)
+    @given(case=(rec.smooth_cases or rec.cases)("float64"), seed=seeds)
     def check(case, seed):
         case = _fd_ready(rec, case)
         args = list(case.args)
