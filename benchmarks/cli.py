@@ -23,7 +23,7 @@ from .table import RATIO_CONVENTION, fill_ratios, format_table, loadavg, machine
 from .threads import default_threads, pin_threads
 from .timing import SAMPLE_TARGET_S
 
-DEFAULT_OUT = os.path.join("reports", "bench.json")
+DEFAULT_OUT = os.path.join("nnconform-out", "bench.json")  # beside results.json: the report picks it up
 WORKER_SLACK_S = 120.0
 """A worker's whole-run limit on top of its per-measurement limits (start-up, inputs, roofline GEMMs)."""
 

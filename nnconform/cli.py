@@ -35,6 +35,8 @@ import time
 import traceback
 from pathlib import Path
 
+from nnconform import packages
+
 from . import __version__
 
 __all__ = ["main", "build_pytest_command", "conformance_dir", "DEFAULT_OUT"]
@@ -300,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(argv: list[str]) -> int:
+    try:
+        packages.check()  # our import names must be ours before anything of theirs is imported
+    except packages.ShadowedPackage as exc:
+        raise CliError(str(exc)) from None
     if argv and argv[0] == "bench":
         return _cmd_bench(argv[1:])
     extra: list[str] = []

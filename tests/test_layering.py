@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("spec", "impls", "conformance", "reports", "benchmarks", "nnconform")
-BOTTOM = ("nnconform.schema", "nnconform.atomic")
+BOTTOM = ("nnconform.schema", "nnconform.atomic", "nnconform.packages")
 TOP = "nnconform.cli"
 
 ALLOWED = {
