@@ -36,13 +36,15 @@ def judge(backend, op: str, dtype: str, check: str, category: str | None, compar
         # Named categories are covered as such ("inexact" is within the tolerance by definition), and
         # so is a mismatch of a check that has no tolerance (a policy check): there is nothing to bound.
         return verdict
-    if dev.unit_roundoff is None and dev.max_tol_ratio is None:
+    if dev.unit_roundoff is None and dev.max_tol_ratio is None and dev.max_abs_err is None:
         return None  # an unbounded declaration never covers a tolerance-judged mismatch
     ratios = []
     if dev.unit_roundoff is not None:
         ratios.append(comparison.ratio_at(dev.unit_roundoff))
     if dev.max_tol_ratio is not None:
         ratios.append(strict / dev.max_tol_ratio)
+    if dev.max_abs_err is not None:
+        ratios.append(comparison.max_abs_err / dev.max_abs_err)
     declared = max(ratios)  # every bound given must hold
     verdict["declared_ratio"] = declared
     return verdict if math.isfinite(declared) and declared <= 1.0 else None

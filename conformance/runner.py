@@ -136,6 +136,9 @@ def run_examples(row: Row, backend, strategy, check, *, repro, max_examples: int
     """
     state = {"last": None}
     n = max_examples if max_examples is not None else profiles.current().examples
+    if hypothesis_helpers.pools_shapes(backend):
+        # Pooled shapes compile once, so examples are cheap: twice as many make up for the fewer shapes.
+        n *= 2
 
     @settings(max_examples=n, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

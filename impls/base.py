@@ -100,15 +100,22 @@ tolerance, such as a policy check, are covered):
     categories: tuple[str, ...] = ("mismatch",)
     unit_roundoff: float | None = None
     max_tol_ratio: float | None = None
+    max_abs_err: float | None = None
+    """An absolute bound: for a kernel whose error is absolute, not relative (a sigmoid computed through
+    tanh, say), where no tolerance ratio stays bounded in the tails."""
 
     def __init__(self, op: str, dtype: str, check: str, reason: str, *, categories=("mismatch",),
-                 unit_roundoff: float | None = None, max_tol_ratio: float | None = None):
+                 unit_roundoff: float | None = None, max_tol_ratio: float | None = None,
+                 max_abs_err: float | None = None):
         cats = (categories,) if isinstance(categories, str) else tuple(categories)
         for name, value in (("op", op), ("dtype", dtype), ("check", check), ("reason", reason)):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "categories", cats)
         object.__setattr__(self, "unit_roundoff", None if unit_roundoff is None else float(unit_roundoff))
         object.__setattr__(self, "max_tol_ratio", None if max_tol_ratio is None else float(max_tol_ratio))
+        object.__setattr__(self, "max_abs_err", None if max_abs_err is None else float(max_abs_err))
+        if max_abs_err is not None and not 0 < max_abs_err < math.inf:
+            raise ValueError(f"max_abs_err={max_abs_err!r}: must be a positive finite absolute error")
         if not cats:
             raise ValueError(f"categories={categories!r}: name at least one failure category to cover")
         if unit_roundoff is not None and not 0 < unit_roundoff < 1:
@@ -131,6 +138,8 @@ tolerance, such as a policy check, are covered):
             parts.append(f"u = 2**{exp:g}" if exp == int(exp) else f"u = {self.unit_roundoff:.3g}")
         if self.max_tol_ratio is not None:
             parts.append(f"tol_ratio <= {self.max_tol_ratio:g}")
+        if self.max_abs_err is not None:
+            parts.append(f"|err| <= {self.max_abs_err:.3g}")
         other = [c for c in self.categories if c != "mismatch"]
         if other:
             parts.append("covers " + ", ".join(other))

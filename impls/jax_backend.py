@@ -266,8 +266,20 @@ class JaxBackend(Backend):
                        f"picks the first NaN (1 and 3); the forward output is NaN (measured, jax {self._jax.__version__})"),
             ExpectedDeviation(
                 op="max_pool", dtype="*", check="nan_gradient", categories=("mismatch", "nan_mismatch"),
+                max_abs_err=32.0,
                 reason="with a NaN in a max-pool window JAX's gradient goes to a non-NaN element (see nan_policy), "
-                       "so the NaN's position gets 0 where spec puts the window's gradient"),
+                       "so the NaN's position gets 0 where spec puts the window's gradient: the error is the "
+                       "misrouted cotangent, a sum over the overlapping windows of standard-normal entries "
+                       "(|err| <= 32)"),
+            ExpectedDeviation(
+                op="conv", dtype="*", check="*", categories=("nan_mismatch",),
+                reason="lax.conv_general_dilated does not multiply its implicit zero padding: a NaN/inf weight that "
+                       "meets only the pad of 'same' gives 0 where spec's 0 * NaN gives NaN (measured, jax "
+                       f"{self._jax.__version__}: x zeros with w[0] = NaN, 'same', output 0)"),
+            ExpectedDeviation(
+                op="max_pool", dtype="*", check="*", categories=("inexact",),
+                reason="lax.reduce_window(max) returns +0.0 for a window whose FIRST maximum is -0.0 (ties between "
+                       f"signed zeros go to +0.0; measured, jax {self._jax.__version__}); spec keeps the first"),
         )
 
     def metadata(self) -> dict:

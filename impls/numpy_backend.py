@@ -246,8 +246,10 @@ class NumpyBackend(Backend):
             inv = 1 / np.sqrt(m2 / total + eps)
         ggamma = sgx * inv
         k = np.asarray(gamma, dtype=dt).astype(np.float64) * inv
-        # gx = k*g - k*inv*ggamma/M * (x - mean) - k*gbeta/M
-        gx = K.bn_affine(x3, mean, -k * inv * ggamma / total, -k * sg / total, g3, k)
+        # gx = k * (g - inv*(ggamma/M) * (x - mean) - gbeta/M): k goes on last, because k*inv*ggamma would
+        # underflow (a tiny gamma over a huge variance) where each factor and the result are normal.
+        gx = K.bn_affine(x3, mean, -inv * (ggamma / total), -sg / total, g3, np.ones_like(k))
+        gx *= k.astype(dt)[:, None]
         return gx.reshape(x.shape), ggamma.astype(dt), sg.astype(dt)
 
     @staticmethod

@@ -187,32 +187,35 @@ class OnnxRuntimeBackend(Backend):
         v = f"measured, onnxruntime {self._ort.__version__}"
         return (
             ExpectedDeviation(
-                op="max_pool", dtype="*", check="nan_propagation", categories=("nan_mismatch",),
+                op="max_pool", dtype="*", check="*", categories=("nan_mismatch",),
                 reason=f"ONNX Runtime's MaxPool ignores NaN ({v}: window [nan, 1] -> 1, spec gives NaN); in float32 a "
                        "window of only NaN or only -inf gives -3.4028235e38 (float64: NaN, -inf)"),
             ExpectedDeviation(
-                op="sigmoid", dtype="float32", check="*", max_tol_ratio=90.0,
+                op="sigmoid", dtype="float32", check="*", max_abs_err=3 * 2.0**-24,
                 reason=f"ONNX Runtime's Sigmoid has an ABSOLUTE error of up to 2.8 u ({v}, float32, 2e6 points in "
-                       "[-40, 40]), so its relative error grows in the lower tail: exactly 0 or 2**-23 near x = -17 "
-                       "(spec 4e-8). Within the suite's range [-6, 6] the worst is 82.3x the tolerance at x = -5.945 "
-                       "(every float32 in [-6, -4] tried)"),
+                       "[-40, 40]), so its relative error grows without bound in the lower tail: exactly 0 or 2**-23 "
+                       "near x = -17 (spec 4e-8); 5.2e-8 absolute at x = -15. Within [-6, 6] the worst is 82.3x the "
+                       "relative tolerance at x = -5.945. Bound: |err| <= 3 u absolute"),
             ExpectedDeviation(
-                op="sigmoid", dtype="float64", check="*", max_tol_ratio=85.0,
+                op="sigmoid", dtype="float64", check="*", max_abs_err=3 * 2.0**-53,
                 reason=f"ONNX Runtime's Sigmoid has an ABSOLUTE error of up to 2 u ({v}, float64, 2e6 points in "
-                       "[-40, 40]; 0 for x <= -36.7 where spec gives 1e-16). Within the suite's range [-6, 6] the worst "
-                       "is 74.8x the tolerance at x = -5.997 (4e6 random points in [-6, -4])"),
+                       "[-40, 40]; 0 for x <= -36.7 where spec gives 1e-16; 6.8e-17 absolute at x = -15). Within [-6, 6] "
+                       "the worst is 74.8x the relative tolerance at x = -5.997. Bound: |err| <= 3 u absolute"),
+            ExpectedDeviation(
+                op="relu", dtype="*", check="*", categories=("inexact",),
+                reason=f"ONNX Runtime's Relu returns -0.0 for x = -0.0 ({v}), spec +0.0 (max(x, 0) with +0.0 on "
+                       "ties); every other value is bit-exact"),
+            ExpectedDeviation(
+                op="dropout_mask", dtype="*", check="independence", categories=("mismatch",),
+                reason=f"ONNX Runtime's Dropout gives the IDENTICAL mask for seeds 0 and 1 ({v}: 65536 of 65536 "
+                       "entries agree, (512, 128) at keep_prob 0.5): its float seed attribute does not separate "
+                       "neighbouring integer seeds"),
             ExpectedDeviation(
                 op="batch_norm*", dtype="float64", check="*", unit_roundoff=2.0**-24,
                 reason="ONNX's BatchNormalization takes epsilon as a FLOAT (32-bit) attribute: eps = 1e-5 becomes "
                        "9.99999974737875e-06, so float64 outputs are off by up to 0.5 * |eps32 - eps| / (var + eps) "
                        f"relative, below 2**-25 ({v}: 2.0e-9 relative with eps = 1e-5, 2.3e-8 with eps = 1e-3; "
                        "5.7e-15 with eps = 2**-17, which float32 holds exactly)"),
-            ExpectedDeviation(
-                op="running_stats", dtype="*", check="*",
-                reason="ONNX's BatchNormalization(training_mode=1) updates running_var with the BIASED batch variance "
-                       f"(ONNX spec; {v}), spec and torch with the unbiased one: new_var is low by exactly "
-                       "m * var_biased / (M - 1) for M values per channel (half the batch term at M = 2); its momentum "
-                       "is a float32 attribute too"),
         )
 
     def metadata(self) -> dict:
@@ -396,7 +399,11 @@ class OnnxRuntimeBackend(Backend):
         validate.check_batch_norm_eval(x, gamma, beta, running_mean, running_var, eps=eps)
         return self._bn(x, gamma, beta, running_mean, running_var, eps=float(eps), training=False)[0]
 
-    def running_stats(self, x, running_mean, running_var, *, momentum=0.1):
+    # Not the contract's running_stats: ONNX's BatchNormalization(training_mode=1) updates running_var with the
+    # BIASED batch variance (ONNX operator spec; measured), spec and torch with the unbiased one, so new_var is
+    # low by m * var_biased / (M - 1): a different definition, which no tolerance bound describes. The op is
+    # therefore "not implemented"; ONNX's own update stays here, unnamed, for whoever wants to probe it.
+    def onnx_running_stats(self, x, running_mean, running_var, *, momentum=0.1):
         momentum = validate.check_running_stats(x, running_mean, running_var, momentum=momentum)
         c = x.shape[1]
         dt = self._dt(x)

@@ -93,9 +93,15 @@ def timed_runs(tmp_path_factory):
     return out
 
 
-def test_hang_and_crash_cost_at_most_twice_the_run_without_them(timed_runs):
-    without, with_ = timed_runs["without"][0], timed_runs["with"][0]
-    assert with_ <= 2 * without, f"{with_:.1f} s with the hanging and crashing backends, {without:.1f} s without"
+def test_a_hang_costs_at_most_one_time_limit_per_worker(timed_runs):
+    """What keeps the run with a hanging backend within 2x the run without it: the hang is waited out at most
+    once per xdist worker (2 here), every later test of that op costs nothing. The wall times themselves are
+    printed by the fixture, never asserted (a shared machine's noise is not the suite's verdict)."""
+    from conformance.pytest_helpers import LIMIT_FLOOR_S
+
+    relu = rows(timed_runs["with"][2], backend=HANG, op="relu")
+    charged = sum(r["duration_s"] for r in relu)
+    assert charged <= 2 * (LIMIT_FLOOR_S + 5), f"{len(relu)} relu tests of {HANG} took {charged:.1f} s in all"
 
 
 @pytest.mark.parametrize("backend, category, status", [(HANG, "timeout", "fail"), (CRASH, "crash", "error")])
