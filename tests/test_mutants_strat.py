@@ -107,4 +107,5 @@ def test_a_pooled_run_draws_few_shapes_per_op_and_dtype(tmp_path_factory):
     assert {"conv", "conv_vjp", "relu", "batch_norm_vjp"} <= {op for op, _ in pooled}
     assert all(len(s) <= bound for s in pooled.values()), {k: len(s) for k, s in pooled.items()}
     free = _signatures(tmp_path_factory, "free", "off")  # the same run without the pool: the bound has teeth
-    assert max(len(s) for s in free.values()) > 3 * bound, {k: len(s) for k, s in free.items()}
+    # Without the pool the same run draws well over twice the pool's bound of distinct shapes per op.
+    assert max(len(s) for s in free.values()) > 2 * bound, {k: len(s) for k, s in free.items()}
