@@ -111,16 +111,21 @@ def conv_output_shape(xshape, wshape, *, padding="valid", stride=1, dilation=1) 
     return (xshape[0], wshape[0], *out)
 
 
+def _check_feature_weights(ws, f_in: int, b) -> None:
+    """w (F_out, F_in) and b (F_out,) or None: dense's and graph_conv's weights over x's features."""
+    if len(ws) != 2:
+        _fail("w.shape", ws, "expected (F_out, F_in)")
+    if ws[1] != f_in:
+        _fail("w.shape", ws, f"F_in={ws[1]} does not match x's features F_in={f_in}")
+    if b is not None and _shape(b, "b") != (ws[0],):
+        _fail("b.shape", _shape(b, "b"), f"expected ({ws[0]},), one bias per output feature")
+
+
 def check_dense(x, w, b=None):
     xs, ws = _shape(x, "x"), _shape(w, "w")
     if len(xs) != 2:
         _fail("x.shape", xs, "expected (N, F_in)")
-    if len(ws) != 2:
-        _fail("w.shape", ws, "expected (F_out, F_in)")
-    if ws[1] != xs[1]:
-        _fail("w.shape", ws, f"F_in={ws[1]} does not match x's features F_in={xs[1]}")
-    if b is not None and _shape(b, "b") != (ws[0],):
-        _fail("b.shape", _shape(b, "b"), f"expected ({ws[0]},), one bias per output feature")
+    _check_feature_weights(ws, xs[1], b)
 
 
 def check_elementwise(x):
@@ -302,12 +307,7 @@ def check_graph_conv(x, edges, w, b=None, *, normalize="symmetric", self_loops=T
         _fail("edges.shape", es, "expected (E, 2): one (source, target) row per edge")
     if not _dtype_name(edges).startswith(("int", "uint")):
         _fail("edges.dtype", _dtype_name(edges), "expected an integer array of node indices")
-    if len(ws) != 2:
-        _fail("w.shape", ws, "expected (F_out, F_in)")
-    if ws[1] != xs[1]:
-        _fail("w.shape", ws, f"F_in={ws[1]} does not match x's features F_in={xs[1]}")
-    if b is not None and _shape(b, "b") != (ws[0],):
-        _fail("b.shape", _shape(b, "b"), f"expected ({ws[0]},), one bias per output feature")
+    _check_feature_weights(ws, xs[1], b)
     if not isinstance(normalize, str) or normalize not in GRAPH_NORMALIZATIONS:
         _fail("normalize", normalize, f"expected one of {GRAPH_NORMALIZATIONS}")
     if not isinstance(self_loops, bool):
