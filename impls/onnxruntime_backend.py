@@ -202,6 +202,11 @@ class OnnxRuntimeBackend(Backend):
                        "[-40, 40]; 0 for x <= -36.7 where spec gives 1e-16; 6.8e-17 absolute at x = -15). Within [-6, 6] "
                        "the worst is 74.8x the relative tolerance at x = -5.997. Bound: |err| <= 3 u absolute"),
             ExpectedDeviation(
+                op="max_pool", dtype="*", check="*", categories=("inexact",),
+                reason=f"ONNX Runtime's MaxPool returns +0.0 for a window [-0.0, +0.0] whose FIRST maximum is -0.0 in "
+                       f"2-D and 3-D pooling ({v}, float32: shapes (1, 1, 1, 2) size (1, 2) and (1, 1, 1, 1, 2) size "
+                       "(1, 1, 2) give +0.0; 1-D keeps -0.0); spec keeps the first"),
+            ExpectedDeviation(
                 op="relu", dtype="*", check="*", categories=("inexact",),
                 reason=f"ONNX Runtime's Relu returns -0.0 for x = -0.0 ({v}), spec +0.0 (max(x, 0) with +0.0 on "
                        "ties); every other value is bit-exact"),

@@ -58,6 +58,12 @@ def test_plugin_leaves_an_unrelated_hypothesis_project_alone(tmp_path):
     seen_file = tmp_path / "seen.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT), SEEN_FILE=str(seen_file))
     env.pop("NNCONFORM_PROFILE", None)
+    # Hypothesis itself picks its "ci" profile (no database) when it sees a CI variable: run the unrelated
+    # project as on a developer's machine, so that any change to its settings can only come from our plug-in.
+    from hypothesis._settings import _CI_VARS
+
+    for name in _CI_VARS:
+        env.pop(name, None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *_plugin_args(),
                            "test_unrelated.py"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
