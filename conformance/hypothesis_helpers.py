@@ -606,46 +606,72 @@ def cotangent(shape, dtype: str, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the lecture's two generalizations of conv
-@st.composite
-def locally_connected_cases(draw, dtype: str):
-    """x (N, C_in, *n), one kernel per 'valid' output position, optional per-position bias, stride 1-2."""
-    nd = draw(st.integers(1, 3))
-    limit = {1: 7, 2: 5, 3: 4}[nd]
-    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    sizes = tuple(draw(st.integers(k, limit)) for k in ks)
-    stride = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+def _lc_skeleton(p: _Draw, corners: bool) -> Skeleton:
+    """x (N, C_in, *n), w (*out, C_out, C_in, *k): one kernel per 'valid' output position; b (C_out, *out)."""
+    kw = _Kw(p, "locally_connected", corners)
+    nd = p.pick((1, 2, 3))
+    n = p.pick(BATCH)
+    limit = ({1: 7, 2: 5, 3: 4} if n <= 2 else {1: 6, 2: 4, 3: 3})[nd]
+    cin, cout = p.int(1, 3), p.int(1, 3)
+    ks = tuple(p.int(1, 3) for _ in range(nd))
+    sizes = tuple(p.int(k, limit) for k in ks)
+    stride = validate.per_axis(kw("stride", lambda: tuple(p.int(1, 2) for _ in range(nd))), nd, "stride")
     out = tuple((s - k) // st_ + 1 for s, k, st_ in zip(sizes, ks, stride, strict=True))
-    x = draw(arrays((n, cin, *sizes), dtype))
-    w = draw(arrays((*out, cout, cin, *ks), dtype))
-    b = draw(st.none() | arrays((cout, *out), dtype))
-    return Case((x, w, b), {"stride": stride})
+    bias = p.pick((False, True))
+    return kw.skeleton((n, cin, *sizes), (*out, cout, cin, *ks), (cout, *out) if bias else None)
 
 
-GRAPH_KINDS = ("random", "no_edges", "single_node", "duplicate_edges", "isolated_node")
+def locally_connected_cases(dtype: str, *, corners: bool = False):
+    def fill(draw, skel):
+        args = [None if s is None else _values(draw, s, dtype, corners) for s in skel.shapes]
+        if corners:
+            # Weights twice as often as the bias, as for conv: a NaN/inf tap must reach only its own position.
+            _inject_nonfinite(draw, args, {1: (SPECIALS, 2), 2: (SPECIALS, 1)})
+        return _case(draw, skel, args, corners)
+
+    return _op_cases(("locally_connected", dtype, corners), lambda p: _lc_skeleton(p, corners), fill)
 
 
-@st.composite
-def graph_edges(draw, kind: str | None = None):
-    """(V, edges): an int64 (E, 2) array of (source, target) rows; ``kind`` forces the corner cases
-    (a graph without edges, V = 1, duplicate rows, a node no row touches)."""
+GRAPH_KINDS = ("random", "duplicate_edges", "isolated_node")
+"""How a graph's rows are drawn, given V and E (the skeleton): freely; with repeated rows (spec counts
+duplicates); leaving the last node untouched by any row (an isolated node, degree 0 without self loops).
+A graph without edges (E = 0) and a single node (V = 1) are skeletons, drawn on purpose."""
+
+
+def _graph_skeleton(p: _Draw, corners: bool) -> Skeleton:
+    kw = _Kw(p, "graph_conv", corners)
+    v = p.pick((1, 2, 3, 4, 6))
+    e = p.pick((0, 1, 3, 6, 10))
+    fin, fout = p.int(1, 4), p.int(1, 3)
+    kw("normalize", lambda: p.pick(validate.GRAPH_NORMALIZATIONS))
+    kw("self_loops", lambda: p.pick((True, False)))
+    bias = p.pick((False, True))
+    return kw.skeleton((v, fin), (e, 2), (fout, fin), (fout,) if bias else None)
+
+
+def graph_edges(draw, v: int, e: int, kind: str | None = None) -> np.ndarray:
+    """An int64 (e, 2) array of (source, target) rows over v nodes, drawn as ``kind`` says (GRAPH_KINDS)."""
     kind = kind or draw(st.sampled_from(GRAPH_KINDS))
-    v = 1 if kind == "single_node" else draw(st.integers(2 if kind == "isolated_node" else 1, 6))
-    touched = v - 1 if kind == "isolated_node" else v  # node v - 1 stays isolated
-    pairs = [] if kind == "no_edges" else draw(st.lists(
-        st.tuples(st.integers(0, touched - 1), st.integers(0, touched - 1)),
-        min_size=1 if kind == "duplicate_edges" else 0, max_size=10))
-    if kind == "duplicate_edges":
-        pairs = pairs + draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
-    return v, np.array(pairs, dtype=np.int64).reshape(len(pairs), 2)
+    touched = v - 1 if kind == "isolated_node" and v >= 2 else v
+    node = st.integers(0, touched - 1)
+    if kind == "duplicate_edges" and e >= 2:
+        distinct = draw(st.lists(st.tuples(node, node), min_size=1, max_size=e - 1))
+        pairs = distinct + draw(st.lists(st.sampled_from(distinct), min_size=e - len(distinct),
+                                         max_size=e - len(distinct)))
+    else:
+        pairs = draw(st.lists(st.tuples(node, node), min_size=e, max_size=e))
+    return np.array(pairs, dtype=np.int64).reshape(e, 2)
 
 
-@st.composite
-def graph_conv_cases(draw, dtype: str):
-    v, edges = draw(graph_edges())
-    fin, fout = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    x = draw(arrays((v, fin), dtype))
-    w = draw(arrays((fout, fin), dtype))
-    b = draw(st.none() | arrays((fout,), dtype))
-    kwargs = {"normalize": draw(st.sampled_from(validate.GRAPH_NORMALIZATIONS)), "self_loops": draw(st.booleans())}
-    return Case((x, edges, w, b), kwargs)
+def graph_conv_cases(dtype: str, *, corners: bool = False):
+    def fill(draw, skel):
+        (v, fin), (e, _), wshape, bshape = skel.shapes
+        x = _values(draw, (v, fin), dtype, corners)
+        w = _values(draw, wshape, dtype, corners)
+        b = None if bshape is None else _values(draw, bshape, dtype, corners)
+        args = [x, graph_edges(draw, v, e), w, b]
+        if corners:
+            _inject_nonfinite(draw, args, {2: (SPECIALS, 2), 3: (SPECIALS, 1)})
+        return _case(draw, skel, args, corners)
+
+    return _op_cases(("graph_conv", dtype, corners), lambda p: _graph_skeleton(p, corners), fill)

@@ -327,12 +327,12 @@ OP_TABLE: dict[str, OpRecord] = {r.name: r for r in [
              vjp_magnitude=_linear_vjp("dense"),
              vjp_reduction=lambda c: (c.args[1].shape[0], c.args[0].shape[0], c.args[0].shape[0]),
              realistic=_realistic_dense),
-    OpRecord(name="locally_connected", cases=hh.locally_connected_cases, magnitude=_linear_fwd("locally_connected"),
+    OpRecord(name="locally_connected", **_drawn(hh.locally_connected_cases), magnitude=_linear_fwd("locally_connected"),
              reduction=_lc_k, vjp_magnitude=_linear_vjp("locally_connected"), vjp_reduction=_lc_vjp_k,
              realistic=_realistic_lc),
     # The coefficient deg[s]^-1/2 deg[t]^-1/2 (or 1/deg[t]) adds up to four roundings to every term (two
     # inverse square roots, their product, the product with the term): C = 6 covers them on short sums.
-    OpRecord(name="graph_conv", cases=hh.graph_conv_cases, magnitude=_linear_fwd("graph_conv"), reduction=_graph_k,
+    OpRecord(name="graph_conv", **_drawn(hh.graph_conv_cases), magnitude=_linear_fwd("graph_conv"), reduction=_graph_k,
              vjp_magnitude=_linear_vjp("graph_conv"), vjp_reduction=_graph_vjp_k, c=6.0,
              realistic=_realistic_graph),
     OpRecord(name="relu", **_drawn(hh.elementwise_cases, avoid_zero=True), magnitude=_exact_fwd("relu"),

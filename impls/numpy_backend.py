@@ -328,12 +328,12 @@ class NumpyBackend(Backend):
         return dt, src, dst, K.graph_coefficients(src, dst, x.shape[0], normalize, dt)
 
     def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
-        """y = (A x) w^T + b, A x aggregated by one bincount over rows (only sources of rows are read)."""
+        """y = A (x w^T) + b: the linear map first (as spec and PyG: a node no row targets never sees w), then
+        one bincount over rows (only sources of rows are read)."""
         validate.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
         dt, src, dst, coef = self._graph(x, edges, normalize, self_loops)
         x, w = np.asarray(x, dtype=dt), np.asarray(w, dtype=dt)
-        ax = K.scatter_rows(dst, coef[:, None] * x[src], x.shape[0], dt)
-        y = ax @ w.T
+        y = K.scatter_rows(dst, coef[:, None] * (x @ w.T)[src], x.shape[0], dt)
         if b is not None:
             y += np.asarray(b, dtype=dt)
         return y

@@ -475,12 +475,13 @@ class ScipyBackend(Backend):
         return sparse.csr_matrix((coef.astype(dt), (dst, src)), shape=(n, n))
 
     def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
-        """scipy.sparse: y = (A x) w^T + b with A the normalised (V, V) aggregation matrix."""
+        """scipy.sparse: y = A (x w^T) + b with A the normalised (V, V) aggregation matrix (the linear map
+        first, as spec: a node no row targets has an empty row of A and never sees w)."""
         n = V.check_graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
         dt = _dt(x)
         x, w = np.asarray(x, dt), np.asarray(w, dt)
         a = self._graph_matrix(edges, n, normalize, self_loops, dt)
-        y = np.asarray(a @ x, dtype=dt) @ w.T
+        y = np.asarray(a @ (x @ w.T), dtype=dt)
         return y if b is None else y + np.asarray(b, dt)
 
     def graph_conv_vjp(self, g, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):

@@ -533,7 +533,16 @@ class TorchBackend(Backend):
         return src, dst, coef
 
     def _graph(self, x, w, b, rows):
-        """(A x) w^T + b with A x aggregated by index_add_: only sources of rows are read, as in spec."""
+        """A (x w^T) + b aggregated by index_add_: the linear map first, as spec (a node no row targets never
+        sees w), and only sources of rows are read."""
+        src, dst, coef = rows
+        xw = self._F.linear(x, w)
+        y = xw.new_zeros(xw.shape).index_add_(0, dst, coef[:, None] * xw[src])
+        return y if b is None else y + b
+
+    def _graph_for_vjp(self, x, w, b, rows):
+        """(A x) w^T + b: the same function, whose autograd reads what spec's VJP reads (gw = g^T (A x) never
+        touches the x of a node that is no row's source; autograd of A (x w^T) would, as 0 * NaN)."""
         src, dst, coef = rows
         ax = self._torch.zeros_like(x).index_add_(0, dst, coef[:, None] * x[src])
         return self._F.linear(ax, w, b)
@@ -548,8 +557,8 @@ class TorchBackend(Backend):
         validate.check_cotangent(g, (n, w.shape[0]))
         rows = self._graph_coefficients(edges, n, normalize, self_loops, x.dtype)
         if b is None:
-            return self._vjp(lambda x, w: self._graph(x, w, None, rows), g, x, w)
-        return self._vjp(lambda x, w, b: self._graph(x, w, b, rows), g, x, w, b)
+            return self._vjp(lambda x, w: self._graph_for_vjp(x, w, None, rows), g, x, w)
+        return self._vjp(lambda x, w, b: self._graph_for_vjp(x, w, b, rows), g, x, w, b)
 
 
 def make_torch_cpu() -> TorchBackend:

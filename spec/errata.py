@@ -191,7 +191,8 @@ ERRATA: list[Erratum] = [
         "spec follows PyTorch Geometric's GCNConv: edges (E, 2) are DIRECTED (source, target) rows, duplicates "
         "counted; self_loops=True adds (v, v) for every node; deg[v] = rows whose target is v; coefficient "
         "deg[s]^-1/2 deg[t]^-1/2 ('symmetric'), 1/deg[t] ('mean') or 1 ('none'), 0 for a zero degree; "
-        "y[v] = sum of coef * (w @ x[s]) over rows (s, v), plus b (spec/graph.py).",
+        "y[v] = sum of coef * (w @ x[s]) over rows (s, v), plus b; a node no row targets gets b whatever w holds "
+        "(the linear map applies per row, as GCNConv's x w^T before aggregating) (spec/graph.py).",
     ),
 ]
 
@@ -277,6 +278,13 @@ DECISIONS: list[Decision] = [
     Decision(
         "batch-norm evaluation",
         "batch_norm_eval uses running_mean / running_var; the running stats are not differentiable.",
+        "spec/batchnorm.py",
+    ),
+    Decision(
+        "batch-norm evaluation at running_var + eps <= 0",
+        "A negative sum gives NaN (sqrt of a negative number). A sum of exactly 0 divides by zero as IEEE 754 "
+        "does, in the unfused order gamma * ((x - mean) / 0) + beta: -inf, NaN at x == mean, +inf. A fused "
+        "x * a + (beta - mean * a) gives NaN everywhere; no check draws this point, the semantics table shows it.",
         "spec/batchnorm.py",
     ),
     Decision(

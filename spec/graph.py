@@ -16,7 +16,10 @@ Geometric's ``GCNConv`` computes it, with two more normalizations:
   ``1 / deg[t]`` for ``"mean"``, ``1`` for ``"none"``; a coefficient with a zero degree is 0 (only
   ``deg[s]`` can be 0: a source that no row targets, possible without self loops).
 * ``y[v] = sum over rows (s, v), in row order, of coef * (w @ x[s])`` + b last; a node no row targets
-  gets b (or 0).  ``w @ x[s]`` sums over input features in order from 0.0.
+  gets b (or 0) whatever w holds: the linear map applies per row (PyG's ``GCNConv`` computes ``x w^T``
+  first, then aggregates), so a NaN or inf in w reaches only nodes that some row targets; a backend
+  that aggregates first, ``(A x) w^T``, turns an untargeted node's 0 into ``0 * NaN = NaN``.
+  ``w @ x[s]`` sums over input features in order from 0.0.
 * With normalize="none" and self loops on a ring ``(v-1 -> v), (v+1 -> v)`` it IS a periodic conv
   whose three taps all equal w.
 """

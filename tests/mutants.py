@@ -496,6 +496,23 @@ class RunningVarClamp(NumpyBackend):
         return super().batch_norm_eval(x, gamma, beta, running_mean, rv.astype(np.asarray(running_var).dtype), eps=eps)
 
 
+class FusedBatchNormEval(NumpyBackend):
+    """Evaluation batch norm fused into one scale and shift, x * a + (beta - mean * a) with a = gamma / std, as
+    torch and ONNX Runtime compute it: equal to rounding, but NaN (inf - inf) where std = 0 and spec gives +-inf.
+    A semantics point, not a failure (no check draws std = 0)."""
+
+    name = "mutant-fused-batch-norm-eval"
+
+    def batch_norm_eval(self, x, gamma, beta, running_mean, running_var, *, eps=1e-5):
+        validate.check_batch_norm_eval(x, gamma, beta, running_mean, running_var, eps=eps)
+        x = np.asarray(x)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.asarray(gamma) / np.sqrt(np.asarray(running_var) + x.dtype.type(eps))
+            shift = np.asarray(beta) - np.asarray(running_mean) * a
+            return (x * a.reshape(shape) + shift.reshape(shape)).astype(x.dtype)
+
+
 class OnePassVariance(NumpyBackend):
     """Batch norm with the one-pass variance E[x^2] - E[x]^2 in x's dtype: cancels on offset data."""
 
@@ -562,6 +579,48 @@ class AssumesCContiguous(NumpyBackend):
         return np.tanh(x.ravel(order="K")).reshape(x.shape)
 
 
+class GraphConvDefaultMean(NumpyBackend):
+    """graph_conv's default normalize is "mean" instead of spec's "symmetric" (seen only when it is omitted)."""
+
+    name = "mutant-graph-conv-default-mean"
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="mean", self_loops=True):
+        return super().graph_conv(x, edges, w, b, normalize=normalize, self_loops=self_loops)
+
+
+class LocalNanWeightsZeroed(NumpyBackend):
+    """locally_connected sanitizes its weights (NaN and +-inf become 0 and +-max): a NaN or inf tap vanishes."""
+
+    name = "mutant-local-nan-weights-zeroed"
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        return super().locally_connected(x, np.nan_to_num(np.asarray(w)), b, stride=stride)
+
+
+class LocalBiasFirstTile(NumpyBackend):
+    """locally_connected adds the bias to the first batch tile of two samples only: invisible at N <= 2."""
+
+    name = "mutant-local-bias-first-tile"
+
+    def locally_connected(self, x, w, b=None, *, stride=1):
+        y = super().locally_connected(x, w, b, stride=stride)
+        if b is not None and y.shape[0] > 2:
+            y[2:] -= np.asarray(b, dtype=y.dtype)
+        return y
+
+
+class GraphAssumesCContiguous(NumpyBackend):
+    """graph_conv reads x in memory order and reshapes it as if it were C-contiguous (a raw-pointer kernel):
+    right on contiguous arrays, scrambled on Fortran-order or reversed input."""
+
+    name = "mutant-graph-assumes-c-contiguous"
+
+    def graph_conv(self, x, edges, w, b=None, *, normalize="symmetric", self_loops=True):
+        x = np.asarray(x)
+        return super().graph_conv(x.ravel(order="K").reshape(x.shape), edges, w, b, normalize=normalize,
+                                  self_loops=self_loops)
+
+
 STRAT_MUTANTS = {
     "tests.mutants:ReluGradOneAtZero": ("relu", "gradient"),
     "tests.mutants:BatchNorm3DWrong": ("batch_norm", "forward"),
@@ -573,5 +632,9 @@ STRAT_MUTANTS = {
     "tests.mutants:ConvDefaultPaddingSame": ("conv", "forward"),
     "tests.mutants:BatchNormDefaultEps": ("batch_norm", "forward"),
     "tests.mutants:AssumesCContiguous": ("tanh", "forward"),
+    "tests.mutants:GraphConvDefaultMean": ("graph_conv", "forward"),
+    "tests.mutants:LocalNanWeightsZeroed": ("locally_connected", "forward"),
+    "tests.mutants:LocalBiasFirstTile": ("locally_connected", "forward"),
+    "tests.mutants:GraphAssumesCContiguous": ("graph_conv", "forward"),
 }
 """Helper strat's mutants (kept out of MUTANTS, whose test runs another -k filter): module:attr -> (op, check)."""

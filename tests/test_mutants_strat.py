@@ -13,7 +13,7 @@ import pytest
 from tests.mutants import STRAT_MUTANTS
 from tests.suite_runner import rows, run_shell, run_suite
 
-OPS = "relu or sigmoid or tanh or conv or batch_norm or max_pool"
+OPS = "relu or sigmoid or tanh or conv or batch_norm or max_pool or locally_connected"  # conv: graph_conv too
 # Each mutant runs its own check on its own op plus one other op's forward (to pin the failure to its op);
 # numpy runs all of them: its rows must pass.
 K = " or ".join([f"(numpy and ((test_forward and ({OPS})) or (test_gradient and relu)))"]
