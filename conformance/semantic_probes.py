@@ -242,6 +242,17 @@ def running_momentum(call, dt):
     return value, f"running_stats(mean(x)=2.5, old=0, momentum=0.1).mean = {_fmt(v)}"
 
 
+def batch_norm_eval_zero_std(call, dt):
+    # running_var = -eps exactly (2**-10 is exact in every float dtype): sqrt(var + eps) = 0.
+    x = _a([1, 2, 3], (3, 1))
+    one, zero, two = _a([1], (1,)), _a([0], (1,)), _a([2], (1,))
+    (y,) = call("batch_norm_eval", (x, one, zero, two, _a([-(2.0**-10)], (1,))), {"eps": 2.0**-10})
+    opts = {"+-inf, NaN at x = mean (unfused, spec)": [-np.inf, np.nan, np.inf],
+            "NaN everywhere (fused scale and shift)": [np.nan, np.nan, np.nan]}
+    value = _match(y, opts) or ("finite (clamped or guarded)" if np.all(np.isfinite(y)) else f"other: {_vec(y)}")
+    return value, f"batch_norm_eval(x=[1,2,3], mean=2, running_var=-eps, eps=2**-10) = {_vec(y)}"
+
+
 # -------------------------------------------------------------------------------------- the points
 @dataclass(frozen=True)
 class Point:
@@ -281,6 +292,9 @@ POINTS: list[Point] = [
     Point("dropout scalings supported", dropout_scalings,
           "'none' (the lecture's y = x m) and/or 'inverted' (y = x m / keep_prob)"),
     Point("batch norm normalises with the variance", batch_norm_variance, "biased (/N) or unbiased (/(N-1))"),
+    Point("batch_norm_eval with running_var + eps = 0", batch_norm_eval_zero_std,
+          "IEEE division in spec's order (x - mean) / 0, the fused x * a + (beta - mean * a) (inf - inf = NaN), "
+          "or a guard that keeps the result finite"),
     Point("running variance update uses", running_variance, "the biased or the unbiased batch variance"),
     Point("running statistics: momentum m weighs", running_momentum,
           "torch: new = (1-m) old + m batch; Keras/Flax/ONNX: new = m old + (1-m) batch"),

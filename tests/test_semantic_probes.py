@@ -33,6 +33,7 @@ SPEC_ANSWERS = {
     "dropout_mask's probability is": "keep probability",
     "dropout scalings supported": "both",
     "batch norm normalises with the variance": "biased (N)",
+    "batch_norm_eval with running_var + eps = 0": "+-inf, NaN at x = mean (unfused, spec)",
     "running variance update uses": "unbiased (N-1)",
     "running statistics: momentum m weighs": "the batch (torch)",
 }
@@ -64,6 +65,8 @@ def test_numpy_backend_answers_like_spec(spec_answers):
     (mutants.FlushesSubnormalResults, {"subnormals (float32)": "results flushed (FTZ)",
                                        "subnormals (float64)": "results flushed (FTZ)"}),
     (mutants.DropProbabilityMask, {"dropout_mask's probability is": "drop probability"}),
+    (mutants.FusedBatchNormEval, {"batch_norm_eval with running_var + eps = 0": "NaN everywhere (fused scale and shift)"}),
+    (mutants.RunningVarClamp, {"batch_norm_eval with running_var + eps = 0": "finite (clamped or guarded)"}),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else "")
 def test_probe_names_the_planted_bug(spec_answers, mutant, answers):
     got = observe(mutant())[0]
