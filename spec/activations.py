@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, diff
+from .opspec import BadInput, OpSpec, diff, sample_data, vjp_bad_inputs
 
 __all__ = ["relu", "relu_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp"]
 
@@ -106,7 +106,25 @@ def tanh_vjp(g, x):
     return (_map2(d, g, x),)
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+# Only arrays are accepted.
+_RELU_BAD = (
+    BadInput("relu-not-an-array", "relu", (-1.0,), {}, "x"),
+    *vjp_bad_inputs("relu", (sample_data(2, 3, 4),), {}, (2, 3, 4), (2, 3, 1), np.int32),
+)
+_SIGMOID_BAD = (
+    BadInput("sigmoid-not-an-array", "sigmoid", (0.5,), {}, "x"),
+    *vjp_bad_inputs("sigmoid", (sample_data(2, 3),), {}, (2, 3), (1, 3), np.complex128),
+)
+_TANH_BAD = (
+    BadInput("tanh-not-an-array", "tanh", ("x",), {}, "x"),
+    *vjp_bad_inputs("tanh", (sample_data(2, 3),), {}, (2, 3), (2, 1), np.bool_),
+)
+
 CATALOGUE = tuple(
-    OpSpec(name=fn.__name__, forward=fn, vjp=vjp, validator=validate.check_elementwise, args=(diff("x"),))
-    for fn, vjp in ((relu, relu_vjp), (sigmoid, sigmoid_vjp), (tanh, tanh_vjp))
+    OpSpec(name=fn.__name__, forward=fn, vjp=vjp, validator=validate.check_elementwise, args=(diff("x"),),
+           bad_inputs=bad)
+    for fn, vjp, bad in ((relu, relu_vjp, _RELU_BAD), (sigmoid, sigmoid_vjp, _SIGMOID_BAD),
+                         (tanh, tanh_vjp, _TANH_BAD))
 )

@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, const, diff
+from .opspec import BadInput, OpSpec, const, diff, sample_data, vjp_bad_inputs
 
 __all__ = ["batch_norm", "batch_norm_vjp", "batch_norm_eval", "batch_norm_eval_vjp", "running_stats"]
 
@@ -186,12 +186,46 @@ def running_stats(x, running_mean, running_var, *, momentum=0.1):
     return new_mean, new_var
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_X2D = sample_data(2, 3, 5, 5)
+_C3 = np.ones(3)
+
+_BATCH_NORM_BAD = (
+    BadInput("batch_norm-gamma-shape", "batch_norm", (_X2D, np.ones(4), np.zeros(3)), {}, "gamma.shape"),
+    BadInput("batch_norm-beta-shape", "batch_norm", (_X2D, _C3, np.zeros((3, 1))), {}, "beta.shape"),
+    BadInput("batch_norm-eps-zero", "batch_norm", (_X2D, _C3, _C3), {"eps": 0.0}, "eps"),
+    BadInput("batch_norm-eps-negative", "batch_norm", (_X2D, _C3, _C3), {"eps": -1e-5}, "eps"),
+    BadInput("batch_norm-eps-inf", "batch_norm", (_X2D, _C3, _C3), {"eps": float("inf")}, "eps"),
+    BadInput("batch_norm-empty-batch", "batch_norm", (np.zeros((0, 3, 4)), _C3, _C3), {}, "x.shape"),
+    BadInput("batch_norm-x-1d", "batch_norm", (np.ones(3), _C3, _C3), {}, "x.shape"),
+    BadInput("batch_norm-x-6d", "batch_norm", (sample_data(1, 3, 2, 2, 2, 2), _C3, _C3), {}, "x.shape"),
+    *vjp_bad_inputs("batch_norm", (_X2D, _C3, _C3), {}, (2, 3, 5, 5), (1, 3, 5, 5), np.int64),
+)
+_BATCH_NORM_EVAL_BAD = (
+    BadInput("batch_norm_eval-running-var-shape", "batch_norm_eval", (_X2D, _C3, _C3, _C3, np.ones(2)), {},
+             "running_var.shape"),
+    BadInput("batch_norm_eval-running-mean-shape", "batch_norm_eval", (_X2D, _C3, _C3, np.ones(4), _C3), {},
+             "running_mean.shape"),
+    BadInput("batch_norm_eval-eps-zero", "batch_norm_eval", (_X2D, _C3, _C3, _C3, _C3), {"eps": 0.0}, "eps"),
+    *vjp_bad_inputs("batch_norm_eval", (_X2D, _C3, _C3, _C3, _C3), {}, (2, 3, 5, 5), (2, 3, 5, 1), np.complex128),
+)
+_RUNNING_STATS_BAD = (
+    BadInput("running_stats-momentum-above-one", "running_stats", (_X2D, _C3, _C3), {"momentum": 1.1}, "momentum"),
+    BadInput("running_stats-momentum-negative", "running_stats", (_X2D, _C3, _C3), {"momentum": -0.1}, "momentum"),
+    BadInput("running_stats-one-value-per-channel", "running_stats", (np.ones((1, 3)), _C3, _C3), {}, "x.shape"),
+    BadInput("running_stats-empty-batch", "running_stats", (np.zeros((0, 3, 2)), _C3, _C3), {}, "x.shape"),
+    BadInput("running_stats-mean-shape", "running_stats", (_X2D, np.ones(2), _C3), {}, "running_mean.shape"),
+)
+
 CATALOGUE = (
     OpSpec(name="batch_norm", forward=batch_norm, vjp=batch_norm_vjp, validator=validate.check_batch_norm,
-           args=(diff("x"), diff("gamma"), diff("beta"))),
+           args=(diff("x"), diff("gamma"), diff("beta")), bad_inputs=_BATCH_NORM_BAD),
     OpSpec(name="batch_norm_eval", forward=batch_norm_eval, vjp=batch_norm_eval_vjp,
            validator=validate.check_batch_norm_eval,
-           args=(diff("x"), diff("gamma"), diff("beta"), const("running_mean"), const("running_var"))),
+           args=(diff("x"), diff("gamma"), diff("beta"), const("running_mean"), const("running_var")),
+           bad_inputs=_BATCH_NORM_EVAL_BAD),
     OpSpec(name="running_stats", forward=running_stats, vjp=None, validator=validate.check_running_stats,
-           args=(const("x"), const("running_mean"), const("running_var")), n_outputs=2),
+           args=(const("x"), const("running_mean"), const("running_var")), n_outputs=2,
+           bad_inputs=_RUNNING_STATS_BAD),
 )

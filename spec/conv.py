@@ -36,7 +36,7 @@ import itertools
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, diff
+from .opspec import BadInput, OpSpec, diff, sample_data, vjp_bad_inputs
 
 __all__ = ["conv", "conv_vjp", "dense", "dense_vjp"]
 
@@ -172,9 +172,48 @@ def dense_vjp(g, x, w, b=None):
     return (gx, gw) if b is None else (gx, gw, gb)
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_X2D = sample_data(2, 3, 5, 5)
+_W2D = sample_data(4, 3, 3, 3, seed=1)
+_X1D = sample_data(2, 3, 6)
+_XDENSE = sample_data(2, 4)
+_WDENSE = sample_data(5, 4, seed=1)
+
+_CONV_BAD = (
+    BadInput("conv-channel-mismatch", "conv", (_X2D, sample_data(4, 2, 3, 3)), {}, "w.shape"),
+    BadInput("conv-kernel-rank", "conv", (_X2D, sample_data(4, 3, 3)), {}, "w.shape"),
+    BadInput("conv-kernel-larger-than-input-valid", "conv", (_X2D, sample_data(4, 3, 6, 3)), {"padding": "valid"},
+             "w.shape"),
+    BadInput("conv-dilated-span-larger-than-input", "conv", (_X1D, sample_data(2, 3, 3)), {"dilation": 3},
+             "w.shape"),
+    BadInput("conv-zero-kernel-axis", "conv", (_X1D, np.zeros((2, 3, 0))), {"padding": "same"}, "w.shape"),
+    BadInput("conv-x-2d", "conv", (sample_data(2, 3), _W2D), {}, "x.shape"),
+    BadInput("conv-x-6d", "conv", (sample_data(1, 1, 2, 2, 2, 2), sample_data(1, 1, 1, 1, 1, 1)), {}, "x.shape"),
+    BadInput("conv-bias-shape", "conv", (_X2D, _W2D, np.zeros(3)), {}, "b.shape"),
+    BadInput("conv-bias-2d", "conv", (_X2D, _W2D, np.zeros((4, 1))), {}, "b.shape"),
+    BadInput("conv-unknown-padding", "conv", (_X2D, _W2D), {"padding": "reflect"}, "padding"),
+    BadInput("conv-padding-uppercase", "conv", (_X2D, _W2D), {"padding": "SAME"}, "padding"),
+    BadInput("conv-stride-zero", "conv", (_X2D, _W2D), {"stride": 0}, "stride"),
+    BadInput("conv-stride-negative-axis", "conv", (_X2D, _W2D), {"stride": (1, -1)}, "stride"),
+    BadInput("conv-stride-wrong-length", "conv", (_X2D, _W2D), {"stride": (1, 1, 1)}, "stride"),
+    BadInput("conv-stride-float", "conv", (_X2D, _W2D), {"stride": 1.5}, "stride"),
+    BadInput("conv-dilation-zero", "conv", (_X2D, _W2D), {"dilation": 0}, "dilation"),
+    BadInput("conv-same-empty-spatial", "conv", (np.zeros((1, 3, 0)), sample_data(2, 3, 3)), {"padding": "same"},
+             "x.shape"),
+    *vjp_bad_inputs("conv", (_X1D, sample_data(2, 3, 3, seed=1)), {}, (2, 2, 4), (2, 2, 1), np.bool_),
+)
+_DENSE_BAD = (
+    BadInput("dense-feature-mismatch", "dense", (_XDENSE, sample_data(5, 3)), {}, "w.shape"),
+    BadInput("dense-x-3d", "dense", (sample_data(2, 4, 1), _WDENSE), {}, "x.shape"),
+    BadInput("dense-w-1d", "dense", (_XDENSE, sample_data(4)), {}, "w.shape"),
+    BadInput("dense-bias-shape", "dense", (_XDENSE, _WDENSE, np.zeros(4)), {}, "b.shape"),
+    *vjp_bad_inputs("dense", (_XDENSE, _WDENSE, np.zeros(5)), {}, (2, 5), (2, 1), np.int64),
+)
+
 CATALOGUE = (
     OpSpec(name="conv", forward=conv, vjp=conv_vjp, validator=validate.check_conv,
-           args=(diff("x"), diff("w"), diff("b", optional=True))),
+           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_CONV_BAD),
     OpSpec(name="dense", forward=dense, vjp=dense_vjp, validator=validate.check_dense,
-           args=(diff("x"), diff("w"), diff("b", optional=True))),
+           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_DENSE_BAD),
 )

@@ -27,7 +27,7 @@ import itertools
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, const, diff, param
+from .opspec import BadInput, OpSpec, const, diff, param, sample_data, vjp_bad_inputs
 
 __all__ = ["dropout", "dropout_vjp", "dropout_mask"]
 
@@ -82,9 +82,37 @@ def dropout_mask(shape, *, keep_prob, seed):
     return mask
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_X2D = sample_data(2, 3, 5, 5)
+
+_DROPOUT_BAD = (
+    BadInput("dropout-keep-prob-zero", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": 0.0}, "keep_prob"),
+    BadInput("dropout-keep-prob-above-one", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": 1.5}, "keep_prob"),
+    BadInput("dropout-keep-prob-negative", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": -0.1}, "keep_prob"),
+    BadInput("dropout-keep-prob-nan", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": float("nan")},
+             "keep_prob"),
+    BadInput("dropout-mask-per-element", "dropout", (_X2D, np.ones((2, 3, 5, 5))), {"keep_prob": 0.5},
+             "mask.shape"),
+    BadInput("dropout-mask-transposed", "dropout", (_X2D, np.ones((3, 2))), {"keep_prob": 0.5}, "mask.shape"),
+    BadInput("dropout-unknown-scaling", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": 0.5, "scaling": "upscale"},
+             "scaling"),
+    BadInput("dropout-training-not-bool", "dropout", (_X2D, np.ones((2, 3))), {"keep_prob": 0.5, "training": 1},
+             "training"),
+    BadInput("dropout-x-1d", "dropout", (np.ones(4), np.ones((4,))), {"keep_prob": 0.5}, "x.shape"),
+    *vjp_bad_inputs("dropout", (_X2D, np.ones((2, 3))), {"keep_prob": 0.5}, (2, 3, 5, 5), (2, 3, 1, 1), np.bool_),
+)
+_DROPOUT_MASK_BAD = (
+    BadInput("dropout_mask-keep-prob-zero", "dropout_mask", ((2, 3),), {"keep_prob": 0.0, "seed": 0}, "keep_prob"),
+    BadInput("dropout_mask-shape-3d", "dropout_mask", ((2, 3, 4),), {"keep_prob": 0.5, "seed": 0}, "shape"),
+    BadInput("dropout_mask-shape-negative", "dropout_mask", ((2, -1),), {"keep_prob": 0.5, "seed": 0}, "shape"),
+    BadInput("dropout_mask-seed-negative", "dropout_mask", ((2, 3),), {"keep_prob": 0.5, "seed": -1}, "seed"),
+    BadInput("dropout_mask-seed-float", "dropout_mask", ((2, 3),), {"keep_prob": 0.5, "seed": 1.5}, "seed"),
+)
+
 CATALOGUE = (
     OpSpec(name="dropout", forward=dropout, vjp=dropout_vjp, validator=validate.check_dropout,
-           args=(diff("x"), const("mask"))),
+           args=(diff("x"), const("mask")), bad_inputs=_DROPOUT_BAD),
     OpSpec(name="dropout_mask", forward=dropout_mask, vjp=None, validator=validate.check_dropout_mask,
-           args=(param("shape"),)),
+           args=(param("shape"),), bad_inputs=_DROPOUT_MASK_BAD),
 )

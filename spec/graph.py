@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, diff, index
+from .opspec import BadInput, OpSpec, diff, index, sample_data, vjp_bad_inputs
 
 __all__ = ["graph_conv", "graph_conv_vjp", "graph_rows"]
 
@@ -114,7 +114,30 @@ def graph_conv_vjp(g, x, edges, w, b=None, *, normalize="symmetric", self_loops=
     return gx, gw, gb
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_XG = sample_data(4, 3)
+_EG = np.array([[0, 1], [1, 2], [3, 0]], dtype=np.int64)
+_WG = sample_data(2, 3, seed=1)
+
+_GRAPH_CONV_BAD = (
+    BadInput("graph_conv-edge-index-equals-V", "graph_conv", (_XG, np.array([[0, 4]], dtype=np.int64), _WG), {},
+             "edges"),
+    BadInput("graph_conv-edge-index-negative", "graph_conv", (_XG, np.array([[-1, 2]], dtype=np.int64), _WG), {},
+             "edges"),
+    BadInput("graph_conv-edges-float", "graph_conv", (_XG, _EG.astype(np.float64), _WG), {}, "edges.dtype"),
+    BadInput("graph_conv-edges-three-columns", "graph_conv", (_XG, np.zeros((3, 3), dtype=np.int64), _WG), {},
+             "edges.shape"),
+    BadInput("graph_conv-edges-1d", "graph_conv", (_XG, np.array([0, 1], dtype=np.int64), _WG), {}, "edges.shape"),
+    BadInput("graph_conv-x-1d", "graph_conv", (np.ones(4), _EG, _WG), {}, "x.shape"),
+    BadInput("graph_conv-feature-mismatch", "graph_conv", (_XG, _EG, sample_data(2, 4)), {}, "w.shape"),
+    BadInput("graph_conv-bias-shape", "graph_conv", (_XG, _EG, _WG, np.zeros(3)), {}, "b.shape"),
+    BadInput("graph_conv-unknown-normalize", "graph_conv", (_XG, _EG, _WG), {"normalize": "sum"}, "normalize"),
+    BadInput("graph_conv-self-loops-not-bool", "graph_conv", (_XG, _EG, _WG), {"self_loops": 1}, "self_loops"),
+    *vjp_bad_inputs("graph_conv", (_XG, _EG, _WG), {}, (4, 2), (4, 1), np.int64),
+)
+
 CATALOGUE = (
     OpSpec(name="graph_conv", forward=graph_conv, vjp=graph_conv_vjp, validator=validate.check_graph_conv,
-           args=(diff("x"), index("edges"), diff("w"), diff("b", optional=True))),
+           args=(diff("x"), index("edges"), diff("w"), diff("b", optional=True)), bad_inputs=_GRAPH_CONV_BAD),
 )

@@ -20,7 +20,7 @@ import itertools
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, diff
+from .opspec import BadInput, OpSpec, diff, sample_data, vjp_bad_inputs
 
 __all__ = ["locally_connected", "locally_connected_vjp"]
 
@@ -82,7 +82,30 @@ def locally_connected_vjp(g, x, w, b=None, *, stride=1):
     return gx, gw, gb
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_XLC = sample_data(2, 3, 5)
+_WLC = sample_data(4, 2, 3, 2, seed=1)  # 4 positions of kernel 2 on n = 5, C 3 -> 2
+
+_LOCALLY_CONNECTED_BAD = (
+    BadInput("locally_connected-w-rank", "locally_connected", (_XLC, sample_data(2, 3, 2)), {}, "w.shape"),
+    BadInput("locally_connected-channel-mismatch", "locally_connected", (_XLC, sample_data(4, 2, 2, 2)), {},
+             "w.shape"),
+    BadInput("locally_connected-positions-mismatch", "locally_connected", (_XLC, sample_data(3, 2, 3, 2)), {},
+             "w.shape"),
+    BadInput("locally_connected-positions-ignore-stride", "locally_connected", (_XLC, _WLC), {"stride": 2},
+             "w.shape"),
+    BadInput("locally_connected-kernel-larger-than-input", "locally_connected", (_XLC, sample_data(1, 2, 3, 6)), {},
+             "w.shape"),
+    BadInput("locally_connected-bias-per-channel-only", "locally_connected", (_XLC, _WLC, np.zeros(2)), {},
+             "b.shape"),
+    BadInput("locally_connected-stride-zero", "locally_connected", (_XLC, _WLC), {"stride": 0}, "stride"),
+    BadInput("locally_connected-x-2d", "locally_connected", (sample_data(2, 3), _WLC), {}, "x.shape"),
+    *vjp_bad_inputs("locally_connected", (_XLC, _WLC), {}, (2, 2, 4), (2, 2, 1), np.bool_),
+)
+
 CATALOGUE = (
     OpSpec(name="locally_connected", forward=locally_connected, vjp=locally_connected_vjp,
-           validator=validate.check_locally_connected, args=(diff("x"), diff("w"), diff("b", optional=True))),
+           validator=validate.check_locally_connected, args=(diff("x"), diff("w"), diff("b", optional=True)),
+           bad_inputs=_LOCALLY_CONNECTED_BAD),
 )

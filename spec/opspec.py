@@ -1,8 +1,12 @@
-"""The types of spec's op catalogue: :class:`OpSpec` (one op) and :class:`Arg` (one positional argument).
+"""The types of spec's op catalogue: :class:`OpSpec` (one op), :class:`Arg` (one positional argument)
+and :class:`BadInput` (one invalid call of the op or its VJP).
 
 Every family file (``spec/conv.py``, ``spec/graph.py``...) ends with ``CATALOGUE``, the entries of
-its ops; ``spec.catalogue`` collects them in report order.  An entry says, for every positional
-argument, its ROLE, which decides how the suite draws, casts, perturbs and compares it:
+its ops; ``spec.catalogue`` collects them in report order.  An entry carries the op's bad inputs
+(``OpSpec.bad_inputs``: the op's own and its VJP's, each of which must raise ValueError naming
+``BadInput.param``; ``spec.bad_inputs.BAD_INPUTS`` is their concatenation over the catalogue), and
+it says, for every positional argument, its ROLE, which decides how the suite draws, casts,
+perturbs and compares it:
 
 * ``DIFF``: a float array the op is differentiable in; the VJP returns one gradient per ``DIFF``
   argument that was given (not None), in the order of ``args``;
@@ -12,6 +16,10 @@ argument, its ROLE, which decides how the suite draws, casts, perturbs and compa
 * ``PARAM``: a plain Python value given positionally (dropout_mask's ``shape``).
 
 Keyword-only parameters (``padding``, ``stride``...) are the forward's keyword-only arguments.
+
+A family file writes its bad inputs right before its ``CATALOGUE`` with :class:`BadInput`,
+:func:`vjp_bad_inputs` (the two cotangent entries every VJP has) and :func:`sample_data`
+(deterministic float64 arrays).  This module is the bottom of spec: it imports no other spec module.
 """
 
 from __future__ import annotations
@@ -19,9 +27,23 @@ from __future__ import annotations
 import enum
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["ArgRole", "Arg", "OpSpec", "INDEX_DTYPE", "diff", "const", "index", "param"]
+import numpy as np
+
+__all__ = [
+    "ArgRole",
+    "Arg",
+    "OpSpec",
+    "BadInput",
+    "INDEX_DTYPE",
+    "diff",
+    "const",
+    "index",
+    "param",
+    "vjp_bad_inputs",
+    "sample_data",
+]
 
 INDEX_DTYPE = "int64"
 """dtype name of every INDEX argument, in every backend (``backend.asarray(edges, INDEX_DTYPE)``)."""
@@ -58,6 +80,42 @@ def param(name: str) -> Arg:
     return Arg(name=name, role=ArgRole.PARAM)
 
 
+@dataclass(frozen=True)
+class BadInput:
+    id: str
+    op: str
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    param: str = ""
+    """Text that must appear in the ValueError message (the parameter name, e.g. ``"w.shape"``)."""
+    raw: tuple[int, ...] = ()
+    """Positions of ``args`` handed to the backend as the numpy arrays they are, not through its ``asarray``:
+    a cotangent of a dtype the backend does not support cannot be made by ``asarray``. The op's
+    ``check_cotangent`` reads only ``.shape`` and ``.dtype``, so it rejects such an array before computing."""
+
+
+def sample_data(*shape, seed=0, scale=1.0):
+    """Deterministic float64 data of ``shape`` (values are irrelevant for the shape checks)."""
+    return np.random.default_rng(seed).standard_normal(shape) * scale
+
+
+def vjp_bad_inputs(op: str, args: tuple, kwargs: dict, out_shape: tuple, wrong_shape: tuple, bad_dtype) -> list:
+    """The two cotangent entries of ``op + "_vjp"``: ``g`` of ``wrong_shape``; ``g`` of ``out_shape`` in ``bad_dtype``.
+
+    ``args`` and ``kwargs`` are a VALID forward call whose output has ``out_shape``, so only ``g`` is
+    to blame.  ``wrong_shape`` is one that broadcasts to ``out_shape`` (id ``...-g-shape-broadcasts``)
+    or x's shape where the output is smaller or larger (``...-g-shape-x-shaped``); ``bad_dtype`` is a
+    non-float dtype (bool, integer, complex), handed to the backend as is (``raw=(0,)``).
+    """
+    shape_id = "broadcasts" if all(w in (1, o) for w, o in zip(wrong_shape, out_shape, strict=True)) else "x-shaped"
+    return [
+        BadInput(f"{op}_vjp-g-shape-{shape_id}", f"{op}_vjp", (sample_data(*wrong_shape, seed=7), *args), kwargs,
+                 "g.shape"),
+        BadInput(f"{op}_vjp-g-dtype-{np.dtype(bad_dtype).name}", f"{op}_vjp",
+                 (np.ones(out_shape, dtype=bad_dtype), *args), kwargs, "g.dtype", raw=(0,)),
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class OpSpec:
     name: str
@@ -71,6 +129,10 @@ class OpSpec:
     """Every positional argument of ``forward``, in order, with its role."""
     n_outputs: int = 1
     """Arrays the forward returns (running_stats returns two)."""
+    bad_inputs: tuple[BadInput, ...] = field(default=(), compare=False, repr=False)
+    """Invalid calls of this op and of its VJP (``b.op in function_names``), each raising ValueError
+    naming ``b.param``: at least one per function (a test demands it), and two cotangent entries per VJP
+    (:func:`vjp_bad_inputs`).  Not part of the entry's equality, hash or repr (they hold arrays)."""
 
     @property
     def vjp_name(self) -> str | None:

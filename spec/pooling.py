@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from . import validate
-from .opspec import OpSpec, diff
+from .opspec import BadInput, OpSpec, diff, sample_data, vjp_bad_inputs
 
 __all__ = ["max_pool", "max_pool_vjp", "avg_pool", "avg_pool_vjp", "upsample", "upsample_vjp"]
 
@@ -132,9 +132,37 @@ def upsample_vjp(g, x, *, factor=2):
     return (gx,)
 
 
+# ---------------------------------------------------------------------------- bad inputs
+# Invalid calls (each must raise ValueError naming ``param``); see spec.opspec.BadInput.
+_X2D = sample_data(2, 3, 5, 5)
+_X1D = sample_data(2, 3, 6)
+
+_MAX_POOL_BAD = (
+    BadInput("max_pool-size-zero", "max_pool", (_X2D,), {"size": 0}, "size"),
+    BadInput("max_pool-size-larger-than-input", "max_pool", (_X2D,), {"size": 6}, "size"),
+    BadInput("max_pool-stride-zero", "max_pool", (_X2D,), {"size": 2, "stride": 0}, "stride"),
+    BadInput("max_pool-x-2d", "max_pool", (sample_data(4, 4),), {}, "x.shape"),
+    *vjp_bad_inputs("max_pool", (_X2D,), {"size": 2}, (2, 3, 2, 2), (2, 3, 5, 5), np.int64),
+)
+_AVG_POOL_BAD = (
+    BadInput("avg_pool-size-negative", "avg_pool", (_X1D,), {"size": -2}, "size"),
+    BadInput("avg_pool-size-wrong-length", "avg_pool", (_X2D,), {"size": (2, 2, 2)}, "size"),
+    BadInput("avg_pool-x-6d", "avg_pool", (sample_data(1, 1, 2, 2, 2, 2),), {}, "x.shape"),
+    *vjp_bad_inputs("avg_pool", (_X1D,), {"size": 2}, (2, 3, 3), (2, 3, 6), np.complex64),
+)
+_UPSAMPLE_BAD = (
+    BadInput("upsample-factor-zero", "upsample", (_X2D,), {"factor": 0}, "factor"),
+    BadInput("upsample-factor-float", "upsample", (_X2D,), {"factor": 1.5}, "factor"),
+    BadInput("upsample-factor-negative-axis", "upsample", (_X2D,), {"factor": (2, -1)}, "factor"),
+    BadInput("upsample-x-2d", "upsample", (sample_data(3, 3),), {}, "x.shape"),
+    *vjp_bad_inputs("upsample", (_X1D,), {"factor": 2}, (2, 3, 12), (2, 3, 6), np.int16),
+)
+
 CATALOGUE = (
-    OpSpec(name="max_pool", forward=max_pool, vjp=max_pool_vjp, validator=validate.check_pool, args=(diff("x"),)),
-    OpSpec(name="avg_pool", forward=avg_pool, vjp=avg_pool_vjp, validator=validate.check_pool, args=(diff("x"),)),
+    OpSpec(name="max_pool", forward=max_pool, vjp=max_pool_vjp, validator=validate.check_pool, args=(diff("x"),),
+           bad_inputs=_MAX_POOL_BAD),
+    OpSpec(name="avg_pool", forward=avg_pool, vjp=avg_pool_vjp, validator=validate.check_pool, args=(diff("x"),),
+           bad_inputs=_AVG_POOL_BAD),
     OpSpec(name="upsample", forward=upsample, vjp=upsample_vjp, validator=validate.check_upsample,
-           args=(diff("x"),)),
+           args=(diff("x"),), bad_inputs=_UPSAMPLE_BAD),
 )

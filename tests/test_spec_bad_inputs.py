@@ -57,6 +57,18 @@ def test_every_vjp_has_a_wrong_shape_and_a_wrong_dtype_cotangent(op):
     assert len(getattr(spec, op + "_vjp")(good, *b.args[1:], **b.kwargs)) >= 1
 
 
+@pytest.mark.parametrize("op", CATALOGUE, ids=lambda op: op.name)
+def test_every_bad_input_sits_on_its_ops_record(op):
+    """A record's bad inputs name its own op or its VJP, and cover both: none can sit on the wrong record."""
+    misplaced = [(b.id, b.op) for b in op.bad_inputs if b.op not in op.function_names]
+    assert not misplaced, f"{op.name}'s record holds bad inputs of other ops: {misplaced}"
+    assert {b.op for b in op.bad_inputs} == set(op.function_names), f"{op.name}: every function needs a bad input"
+
+
+def test_bad_inputs_are_the_records_bad_inputs():
+    assert spec.BAD_INPUTS == [b for op in CATALOGUE for b in op.bad_inputs]
+
+
 def test_a_broadcasting_cotangent_is_among_the_bad_inputs():
     """A VJP that broadcasts g to the output's shape (numpy's habit) must be caught: most shape entries broadcast."""
     broadcasting = [b for b in spec.BAD_INPUTS if b.param == "g.shape" and b.id.endswith("broadcasts")]
