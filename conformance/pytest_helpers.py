@@ -43,19 +43,44 @@ def call_limit(reference_s: float | None) -> float:
     return min(LIMIT_CEILING_S, max(LIMIT_FLOOR_S, scaled))
 
 
+SMALL_CALL_ELEMENTS = 4096
+"""A call whose array arguments hold at most this many elements in all gets the floor without timing spec:
+spec's loops on such a case take well under ``LIMIT_FLOOR_S / LIMIT_FACTOR``, and timing spec on every
+hypothesis example was a large share of a run (issue 13: the run's cost)."""
+_SPEC_SECONDS: dict = {}
+"""Spec's time per call signature (op, shapes, keywords) in this process: its loops' cost depends on the
+shapes and keywords only, so a repeated skeleton (a worked example in two dtypes, a pooled shape) is timed once."""
+
+
 def _spec_seconds(opname: str, args, kwargs) -> float | None:
-    """Time spec's ``opname`` on ``args`` (for a call no caller timed a reference for; spec computes in float64)."""
+    """Time spec's ``opname`` on ``args`` (for a call no caller timed a reference for; spec computes in float64).
+
+    Only the result's effect on the time limit matters, and the limit only decides when a call counts as
+    hung, so neither the shortcut nor the cache can change a verdict of a call that returns."""
     import spec
 
     fn = getattr(spec, opname, None)
     if fn is None:
         return None
+    if sum(int(np.size(a)) for a in args if isinstance(a, np.ndarray)) <= SMALL_CALL_ELEMENTS:
+        return 0.0
+    key = _signature(opname, args, kwargs)
+    if key in _SPEC_SECONDS:
+        return _SPEC_SECONDS[key]
     t0 = time.perf_counter()
     try:
         fn(*args, **kwargs)
     except Exception:  # bad input: spec raises at once, and the time until then is the work
         pass
-    return time.perf_counter() - t0
+    _SPEC_SECONDS[key] = elapsed = time.perf_counter() - t0
+    return elapsed
+
+
+def _signature(opname: str, args, kwargs) -> tuple:
+    def sig(a):
+        return ("array", a.shape, a.dtype.str) if isinstance(a, np.ndarray) else repr(a)
+
+    return opname, tuple(sig(a) for a in args), tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
 
 
 class ConformanceFailure(AssertionError):
