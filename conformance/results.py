@@ -24,6 +24,14 @@ from nnconform.atomic import json_safe, write_json_atomic
 from nnconform.schema import RESULTS_SCHEMA as SCHEMA
 
 FLUSH_S = 2.0
+LISTED_ELEMENTS = 400
+"""A worked example's expected value or a backend's output with more elements is written as a summary:
+the 320 x 240 example's 76,800 numbers were serialized again on every rewrite of results.json."""
+FLUSH_SHARE = 0.03
+"""results.json is rewritten whole, and a long run's file takes a while to write: the next rewrite waits
+at least FLUSH_S and at least the last rewrite's time / FLUSH_SHARE, so rewriting takes at most ~3% of the
+run (it had been a large share of a main job's time: every 2 s, the whole file again). results.jsonl still
+gets every result at once."""
 RENDERER_GROUP = "nnconform.renderers"
 """Entry-point group of the HTML renderer ``--report-html`` calls: ``html = "module:function(doc, path)"``."""
 DEFAULT_RENDERER = "reports.render:write_report"
@@ -117,6 +125,8 @@ def spec_sections() -> dict:
     import spec
 
     def plain(v):
+        if hasattr(v, "tolist") and getattr(v, "size", 0) > LISTED_ELEMENTS:
+            return f"array of shape {tuple(v.shape)} (too large to list; spec/examples.py builds it)"
         if hasattr(v, "tolist"):
             return v.tolist()
         return v
@@ -144,6 +154,7 @@ class ResultsWriter:
         self.rows: list[dict] = []
         self._t0 = time.time()
         self._last_flush = 0.0
+        self._flush_cost = 0.0
         self._jsonl = None
         self._finished = False
         self._spec: dict | None = None
@@ -160,7 +171,7 @@ class ResultsWriter:
             self.rows.append(r)
             self._jsonl.write(json.dumps(json_safe(r), allow_nan=False) + "\n")
         self._jsonl.flush()
-        if time.time() - self._last_flush > FLUSH_S:
+        if time.time() - self._last_flush > max(FLUSH_S, self._flush_cost / FLUSH_SHARE):
             self.flush(complete=False, note="run in progress")
 
     def counts(self) -> Counter:
@@ -208,9 +219,11 @@ class ResultsWriter:
         return self._bench_cache[1]
 
     def flush(self, *, complete: bool, note: str = "", exitstatus=None) -> dict:
-        self._last_flush = time.time()
+        t0 = time.time()
         doc = self.document(complete=complete, note=note, exitstatus=exitstatus)
         write_json_atomic(self.json_path, doc, indent=1)
+        self._last_flush = time.time()
+        self._flush_cost = self._last_flush - t0
         return doc
 
     def finish(self, *, complete: bool, note: str = "", exitstatus=None) -> None:

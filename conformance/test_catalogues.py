@@ -12,6 +12,7 @@ from .hypothesis_helpers import Case
 from .optable import OP_TABLE
 from .plugin import Combo, combos
 from .pytest_helpers import ConformanceFailure, call_limit, call_op, describe_call, time_limit, to_native
+from .results import LISTED_ELEMENTS
 from .runner import fail_row, not_implemented, pytest_repro
 
 EXAMPLES = {ex.id: ex for ex in spec.WORKED_EXAMPLES}
@@ -46,7 +47,7 @@ def test_worked_example(combo, backend, row, request):
         except NotImplementedOp as exc:
             not_implemented(row, exc)
         row.examples = 1
-        row.extra["output"] = out.tolist() if out.size <= 400 else f"shape {out.shape}"
+        row.extra["output"] = out.tolist() if out.size <= LISTED_ELEMENTS else f"shape {out.shape}"
         expected = np.asarray(ex.expected)
         if out.shape != expected.shape:
             raise ConformanceFailure("wrong_shape", f"out.shape={out.shape}, but should be {expected.shape} "
