@@ -44,9 +44,10 @@ def call_limit(reference_s: float | None) -> float:
 
 
 SMALL_CALL_ELEMENTS = 4096
-"""A call whose array arguments hold at most this many elements in all gets the floor without timing spec:
-spec's loops on such a case take well under ``LIMIT_FLOOR_S / LIMIT_FACTOR``, and timing spec on every
-hypothesis example was a large share of a run (issue 13: the run's cost)."""
+"""A call whose array arguments hold at most this many elements in all gets the floor without timing spec.
+Every hypothesis-drawn case is this small; spec's loops take at most ~0.2 s on the largest of them (a 3-D
+conv of N = 4), where the rule would allow up to 20 s, so such a call counts as hung after the floor's 10 s
+instead. Timing spec on every example had been a large share of a run (issue 13: the run's cost)."""
 _SPEC_SECONDS: dict = {}
 """Spec's time per call signature (op, shapes, keywords) in this process: its loops' cost depends on the
 shapes and keywords only, so a repeated skeleton (a worked example in two dtypes, a pooled shape) is timed once."""
@@ -55,16 +56,18 @@ shapes and keywords only, so a repeated skeleton (a worked example in two dtypes
 def _spec_seconds(opname: str, args, kwargs) -> float | None:
     """Time spec's ``opname`` on ``args`` (for a call no caller timed a reference for; spec computes in float64).
 
-    Only the result's effect on the time limit matters, and the limit only decides when a call counts as
-    hung, so neither the shortcut nor the cache can change a verdict of a call that returns."""
+    The result only sizes the time limit, which only decides when a call counts as hung: a call that
+    returns within the floor gets the same verdict as before."""
     import spec
+
+    from .hypothesis_helpers import shape_signature  # lazily: the plugin imports this module at start-up
 
     fn = getattr(spec, opname, None)
     if fn is None:
         return None
     if sum(int(np.size(a)) for a in args if isinstance(a, np.ndarray)) <= SMALL_CALL_ELEMENTS:
         return 0.0
-    key = _signature(opname, args, kwargs)
+    key = shape_signature(opname, args, kwargs)
     if key in _SPEC_SECONDS:
         return _SPEC_SECONDS[key]
     t0 = time.perf_counter()
@@ -74,13 +77,6 @@ def _spec_seconds(opname: str, args, kwargs) -> float | None:
         pass
     _SPEC_SECONDS[key] = elapsed = time.perf_counter() - t0
     return elapsed
-
-
-def _signature(opname: str, args, kwargs) -> tuple:
-    def sig(a):
-        return ("array", a.shape, a.dtype.str) if isinstance(a, np.ndarray) else repr(a)
-
-    return opname, tuple(sig(a) for a in args), tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
 
 
 class ConformanceFailure(AssertionError):
