@@ -32,7 +32,7 @@ import pytest
 
 from nnconform.schema import ERROR, EXPECTED_DEVIATION, FAIL, PASS, SKIPPED
 
-from . import profiles, pytest_helpers
+from . import oracle_cache, profiles, pytest_helpers
 from .quarantine import Quarantine
 from .runner import Row
 
@@ -129,6 +129,7 @@ def activate(config) -> _State:
     from .results import ResultsWriter, backend_entries, run_metadata
 
     state.quarantine.clear()  # before any worker starts: markers of an earlier run in this folder go
+    oracle_cache.clear(oracle_cache.folder_beside(results_path(config)))
     meta = run_metadata(config)
     state.writer = ResultsWriter(results_path(config), config.getoption("report_html"), meta,
                                  backend_entries(state.statuses))
@@ -310,6 +311,7 @@ def pytest_sessionfinish(session, exitstatus):
     state = getattr(config, "_nnconform", None)
     if state is None or _is_worker(config) or state.writer is None:
         return
+    oracle_cache.clear(oracle_cache.folder_beside(results_path(config)))  # answers are for this run only
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR) or bool(
         session.shouldstop)
     state.writer.finish(complete=not interrupted, note=str(session.shouldstop or ""),
