@@ -462,3 +462,53 @@ def test_activations_match_torch(data, op, seed):
     # s(1 - s) and 1 - t^2 cancel when the activation saturates: any implementation is off by a few
     # ulp(1) = 2.2e-16 times |g| there, so the bound is relative to |g|, not to the tiny gradient.
     assert np.all(np.abs(ours - theirs) <= 1e-13 * np.abs(theirs) + 1e-15 * np.abs(g))
+
+
+def _batch_norm_vjp_decimal(g, x, gamma, eps):
+    """gx of batch norm in 80-digit decimal arithmetic, by the xhat form gamma/std (g - mean g - xhat mean(g xhat)),
+    a different formula from spec's chain rule: an independent reference."""
+    from decimal import Decimal, localcontext
+
+    out = np.zeros(x.shape)
+    with localcontext() as ctx:
+        ctx.prec = 80
+        for c in range(x.shape[1]):
+            xs = [Decimal(float(v)) for v in x[:, c].ravel()]
+            gs = [Decimal(float(v)) for v in g[:, c].ravel()]
+            m = len(xs)
+            mu = sum(xs) / m
+            std = (sum((v - mu) ** 2 for v in xs) / m + Decimal(eps)).sqrt()
+            xhat = [(v - mu) / std for v in xs]
+            mean_g, mean_gx = sum(gs) / m, sum(a * b for a, b in zip(gs, xhat, strict=True)) / m
+            vals = [Decimal(float(gamma[c])) / std * (gi - mean_g - xi * mean_gx) for gi, xi in zip(gs, xhat, strict=True)]
+            out[:, c] = np.array([float(v) for v in vals]).reshape(x[:, c].shape)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batch_norm_vjp_has_no_intermediate_underflow(seed):
+    """A tiny gamma with a huge spread: dvar alone (s / std^3) is subnormal while every term of gx is normal.
+    Spec's old order (dvar first) was off by 4.6x the tolerance rule's bound here (found by a ci run, seed 777)."""
+    from conformance.tolerance import bound_parameters
+
+    x = np.zeros((2, 2, 3))
+    x[1, 0, 2] = 1.152921504606847e18
+    gamma, beta = np.array([2.199751221571466e-285, 0.0]), np.zeros(2)
+    g = np.random.default_rng(seed).standard_normal(x.shape)
+    gx, _, _ = spec.batch_norm_vjp(g, x, gamma, beta, eps=1e-5)
+    exact = _batch_norm_vjp_decimal(g, x, gamma, 1e-5)
+    rtol, atol = bound_parameters("float64", 6, 4.0)
+    terms = np.abs(gamma[None, :, None]) / np.sqrt(x.var(axis=(0, 2)) + 1e-5)[None, :, None] * 3 * np.abs(g).max()
+    assert np.all(np.abs(gx - exact) <= rtol * terms + atol), np.abs(gx - exact).max()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_batch_norm_vjp_agrees_with_the_decimal_reference(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 2, 4)) * rng.choice([1e-3, 1.0, 1e3]) + rng.choice([0.0, 200.0])
+    gamma, g = rng.standard_normal(2), rng.standard_normal((3, 2, 4))
+    gx, _, _ = spec.batch_norm_vjp(g, x, gamma, np.zeros(2), eps=1e-5)
+    exact = _batch_norm_vjp_decimal(g, x, gamma, 1e-5)
+    scale = np.abs(gamma)[None, :, None] / np.sqrt(x.var(axis=(0, 2)) + 1e-5)[None, :, None] * 3 * np.abs(g).max()
+    assert np.all(np.abs(gx - exact) <= 1e-12 * scale), np.abs(gx - exact).max()
