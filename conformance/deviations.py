@@ -32,6 +32,9 @@ def judge(backend, op: str, dtype: str, check: str, category: str | None, compar
     strict = comparison.tol_ratio if comparison is not None else None
     verdict = {**declaration_key(dev), "categories": list(dev.categories), "bound": dev.bound_text(),
                "category": category, "strict_ratio": strict, "declared_ratio": None}
+    if category == "nan_mismatch" and dev.extra_nans_only:
+        # the bounded NaN declaration: only extra NaNs, and the rest within the strict tolerance
+        return verdict if comparison is not None and getattr(comparison, "extra_nans_only", False) else None
     if category != "mismatch" or comparison is None:
         # Named categories are covered as such ("inexact" is within the tolerance by definition), and
         # so is a mismatch of a check that has no tolerance (a policy check): there is nothing to bound.

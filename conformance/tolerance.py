@@ -69,6 +69,9 @@ class Comparison:
     err: np.ndarray | None = field(default=None, repr=False, compare=False)
     """Per-element |a - e| where both are finite (0 elsewhere), kept to re-judge under a declared u."""
     mag: np.ndarray | None = field(default=None, repr=False, compare=False)
+    extra_nans_only: bool = False
+    """For a nan_mismatch: every differing element is a NaN of the backend where spec has a number, and
+    every element that is finite on both sides passes (the bound of ExpectedDeviation.extra_nans_only)."""
     deviation: dict | None = field(default=None, repr=False, compare=False)
     """Set by checks.check_op when a failure of this example fell inside a declared deviation."""
 
@@ -133,9 +136,12 @@ def compare(actual: np.ndarray, expected: np.ndarray, magnitude: np.ndarray, *, 
     worst_ratio = float(ratio.max())
     if special_bad.any():
         idx = tuple(int(i) for i in np.argwhere(special_bad)[0])
+        extra = bool(np.all(nan_a[special_bad] & ~nan_e[special_bad])) and worst_ratio <= 1.0
         return Comparison(False, "nan_mismatch", max_abs, max_rel, math.inf, rtol, atol, idx,
                           f"{what}[{idx}]={a[idx]!r}, but should be {e_cmp[idx]!r} (NaN/Inf pattern differs "
-                          f"from spec at {int(special_bad.sum())} of {a.size} elements)")
+                          f"from spec at {int(special_bad.sum())} of {a.size} elements"
+                          f"{'; the only difference: NaN where spec has a number' if extra else ''})",
+                          extra_nans_only=extra)
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
     ok = worst_ratio <= 1.0
     msg = (f"{what}[{idx}]={a[idx]!r}, but should be {e_cmp[idx]!r}: |err|={err[idx]:.3g} is "
@@ -183,6 +189,19 @@ def _same_bits(a: np.ndarray, e: np.ndarray) -> np.ndarray:
     return ((a == e) & (np.signbit(a) == np.signbit(e))) | (np.isnan(a) & np.isnan(e))
 
 
+def bit_exact(actual: np.ndarray, expected: np.ndarray) -> Comparison | None:
+    """The passing result of :func:`compare_exact` when ``actual`` equals ``expected`` bit for bit (so neither the
+    magnitudes nor the tolerance comparison are needed: both would pass at ratio 0), else None."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape or not np.array_equal(a.view(np.int64), e.view(np.int64)):
+        return None  # the general path judges (NaN payloads may differ and still be equal NaNs)
+    return Comparison(True, None, 0.0, 0.0, 0.0, 0.0, 0.0, None, "bit-exact", rule=EXACT_RULE)
+
+
+EXACT_RULE = "bit-exact: no rounding involved (signed zeros and NaN positions included)"
+
+
 def compare_exact(actual: np.ndarray, expected: np.ndarray, within: Comparison, *, what: str = "out") -> Comparison:
     """Bit-for-bit comparison for an op that involves no rounding; ``within`` is the tolerance comparison.
 
@@ -194,7 +213,7 @@ def compare_exact(actual: np.ndarray, expected: np.ndarray, within: Comparison, 
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     bad = ~_same_bits(a, e)
-    rule = "bit-exact: no rounding involved (signed zeros and NaN positions included)"
+    rule = EXACT_RULE
     if not bad.any():
         return Comparison(True, None, 0.0, 0.0, 0.0, 0.0, 0.0, None, "bit-exact", rule=rule)
     idx = tuple(int(i) for i in np.argwhere(bad)[0])

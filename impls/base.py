@@ -103,10 +103,15 @@ tolerance, such as a policy check, are covered):
     max_abs_err: float | None = None
     """An absolute bound: for a kernel whose error is absolute, not relative (a sigmoid computed through
     tanh, say), where no tolerance ratio stays bounded in the tails."""
+    extra_nans_only: bool = False
+    """The bound of a covered "nan_mismatch": the backend may return NaN where spec has a number (finite or
+    infinite), and nothing else: every NaN of spec is NaN, every Inf of spec that is not NaN is the same
+    Inf, and every other element passes the strict tolerance. Without it, a covered nan_mismatch is
+    covered whatever the pattern."""
 
     def __init__(self, op: str, dtype: str, check: str, reason: str, *, categories=("mismatch",),
                  unit_roundoff: float | None = None, max_tol_ratio: float | None = None,
-                 max_abs_err: float | None = None):
+                 max_abs_err: float | None = None, extra_nans_only: bool = False):
         cats = (categories,) if isinstance(categories, str) else tuple(categories)
         for name, value in (("op", op), ("dtype", dtype), ("check", check), ("reason", reason)):
             object.__setattr__(self, name, value)
@@ -114,6 +119,9 @@ tolerance, such as a policy check, are covered):
         object.__setattr__(self, "unit_roundoff", None if unit_roundoff is None else float(unit_roundoff))
         object.__setattr__(self, "max_tol_ratio", None if max_tol_ratio is None else float(max_tol_ratio))
         object.__setattr__(self, "max_abs_err", None if max_abs_err is None else float(max_abs_err))
+        object.__setattr__(self, "extra_nans_only", bool(extra_nans_only))
+        if extra_nans_only and "nan_mismatch" not in cats:
+            raise ValueError("extra_nans_only=True bounds a NaN pattern: add 'nan_mismatch' to categories")
         if max_abs_err is not None and not 0 < max_abs_err < math.inf:
             raise ValueError(f"max_abs_err={max_abs_err!r}: must be a positive finite absolute error")
         if not cats:
@@ -141,6 +149,8 @@ tolerance, such as a policy check, are covered):
         if self.max_abs_err is not None:
             parts.append(f"|err| <= {self.max_abs_err:.3g}")
         other = [c for c in self.categories if c != "mismatch"]
+        if self.extra_nans_only:
+            parts.append("NaN where spec has a number, nothing else")
         if other:
             parts.append("covers " + ", ".join(other))
         return "; ".join(parts) or "no bound (covers only checks without a tolerance)"

@@ -218,6 +218,56 @@ class FlushToZeroDeclared(FlushToZero):
     flushes_subnormals = True
 
 
+NAN_LEAK_REASON = "a stand-in for torch's strided conv backward: NaN weights reach dx through inserted zeros"
+
+
+class ConvVjpNanLeak(NumpyBackend):
+    """conv's VJP returns NaN at the first position of x's last axis whenever w holds a NaN or inf: extra NaNs
+    where spec has numbers (what torch's strided conv backward does, impls/torch_backend.py), undeclared."""
+
+    name = "mutant-conv-vjp-nan-leak"
+
+    def _real_gx(self, gx):
+        return gx
+
+    def conv_vjp(self, g, x, w, b=None, **kw):
+        gx, *rest = super().conv_vjp(g, x, w, b, **kw)
+        gx = self._real_gx(np.array(gx, copy=True))
+        if not np.isfinite(np.asarray(w)).all():
+            gx[..., 0] = np.nan
+        return (gx, *rest)
+
+
+class ConvVjpNanLeakDeclared(ConvVjpNanLeak):
+    """The same leak, declared with the bound "extra NaNs only": expected_deviation."""
+
+    name = "mutant-conv-vjp-nan-leak-declared"
+    expected_deviations = (ExpectedDeviation("conv", "*", "*gradient", NAN_LEAK_REASON, categories=("nan_mismatch",),
+                                             extra_nans_only=True),)
+
+
+class ConvVjpNanDroppedBehindLeak(ConvVjpNanLeakDeclared):
+    """Declares the extra-NaN leak, and also loses spec's own NaNs (turns them to 0) away from the leaked axis
+    position: a missing NaN is beyond the bound, so it fails."""
+
+    name = "mutant-conv-vjp-nan-dropped"
+
+    def _real_gx(self, gx):
+        gx[np.isnan(gx)] = 0.0
+        return gx
+
+
+class ConvVjpWrongValueBehindLeak(ConvVjpNanLeakDeclared):
+    """Declares the extra-NaN leak, and also adds 1 to dx at the last position: a wrong number beside the
+    extra NaNs is beyond the bound, so it fails."""
+
+    name = "mutant-conv-vjp-wrong-value-behind-leak"
+
+    def _real_gx(self, gx):
+        gx[..., -1] += 1.0
+        return gx
+
+
 DEV_MUTANTS = {
     # module:attr -> (op, dtype, check, expected status, expected category)
     "tests.mutants:BlanketWaiverFlippedKernel": ("conv", "float32", "forward", "fail", "mismatch"),

@@ -80,3 +80,57 @@ def test_subnormal_probes_are_exact_in_their_dtype(op, dtype):
         got = getattr(spec, op)(*args, **kwargs)
         assert behaviour(np.asarray(got), want) == "kept", label  # spec keeps them
         assert behaviour(np.zeros_like(want), want) == "flushed"
+
+
+def _strided_nan_weight_case():
+    """torch's measured case (impls/torch_backend.py): a NaN weight, stride 2 along the last axis."""
+    from conformance.hypothesis_helpers import Case
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 1, 2, 5))
+    w = np.zeros((2, 1, 2, 4))
+    w[0, 0, 0, 1] = np.nan  # spec's dx is NaN at x[..., 0, 1]; the mutants' leak puts NaN at x[..., 0]
+    return Case((x, w, None), {"stride": (1, 2)})
+
+
+@pytest.mark.parametrize("mutant, verdict", [
+    ("ConvVjpNanLeak", "fail"),  # undeclared: the NaN pattern differs
+    ("ConvVjpNanLeakDeclared", "expected_deviation"),
+    ("ConvVjpNanDroppedBehindLeak", "fail"),  # a missing NaN is beyond "extra NaNs only"
+    ("ConvVjpWrongValueBehindLeak", "fail"),  # so is a wrong number beside the extra NaNs
+])
+def test_extra_nans_only_bounds_a_nan_pattern(mutant, verdict):
+    from conformance.checks import check_op
+    from conformance.optable import OP_TABLE
+    from conformance.pytest_helpers import ConformanceFailure
+    from tests import mutants
+
+    backend = getattr(mutants, mutant)()
+    case = _strided_nan_weight_case()
+    if verdict == "fail":
+        with pytest.raises(ConformanceFailure) as info:
+            check_op(backend, OP_TABLE["conv"], case, "float64", "gradient", seed=5)
+        assert info.value.category == "nan_mismatch"
+        return
+    cmp, _ = check_op(backend, OP_TABLE["conv"], case, "float64", "gradient", seed=5)
+    assert cmp.category == "nan_mismatch" and cmp.extra_nans_only
+    assert cmp.deviation["reason"] == mutants.NAN_LEAK_REASON and "nothing else" in cmp.deviation["bound"]
+
+
+def test_torch_cpu_declares_its_strided_conv_nan_leak():
+    """The real framework behaviour the declaration is for: torch's dx has extra NaNs, nothing else."""
+    pytest.importorskip("torch")
+    import impls
+    from conformance.checks import check_op
+    from conformance.optable import OP_TABLE
+
+    torch_cpu, case = impls.get_backend("torch-cpu"), _strided_nan_weight_case()
+    cmp, _ = check_op(torch_cpu, OP_TABLE["conv"], case.rounded("float32"), "float32", "gradient", seed=5)
+    assert cmp.category == "nan_mismatch" and cmp.deviation and "strided conv backward" in cmp.deviation["reason"]
+    strict, _ = check_op(torch_cpu, OP_TABLE["conv"], case, "float64", "gradient", seed=5)
+    assert strict.ok and strict.deviation is None  # float64 takes another kernel: out of the declaration's scope
+
+
+def test_extra_nans_only_needs_the_nan_category():
+    with pytest.raises(ValueError, match="nan_mismatch"):
+        ExpectedDeviation("conv", "*", "*", "r", extra_nans_only=True)
