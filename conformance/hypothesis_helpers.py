@@ -398,7 +398,10 @@ def _features(skel: Skeleton) -> set:
         if s is None:
             out.add(("none", i))
         else:
-            out |= {("ndim", i, len(s)), ("batch3", i, s[0] >= 3), ("odd", i, tuple(v % 2 for v in s[2:])),
+            # ("ndim", i, rank, every spatial axis > 1): a 3-D batch norm that forgets its depth axis is only
+            # seen where the depth is longer than 1, so a pool wants each rank once with no axis of length 1.
+            out |= {("ndim", i, len(s)), ("full", i, len(s), all(v > 1 for v in s[2:])),
+                    ("batch3", i, s[0] >= 3), ("odd", i, tuple(v % 2 for v in s[2:])),
                     # a memory layout can only show on a shape with two or more axes longer than 1
                     ("layout_visible", i, sum(v > 1 for v in s) >= 2)}
     return out
@@ -485,9 +488,27 @@ def conv_cases(dtype: str, max_nd: int = 3, *, corners: bool = False):
         if corners:
             # Weights twice as often as the bias: a NaN/inf tap meets the zero pad of 'same' (0 * inf = nan).
             _inject_nonfinite(draw, args, {1: (SPECIALS, 2), 2: (SPECIALS, 1)})
+            if dict(skel.kwargs).get("padding") == "same" and draw(st.sampled_from(_chance(EDGE_TAP_ONE_IN))):
+                args[1] = _special_on_edge_tap(draw, args[1])
         return _case(draw, skel, args, corners)
 
     return _op_cases(("conv", dtype, max_nd, corners), lambda p: _conv_skeleton(p, max_nd, corners), fill)
+
+
+EDGE_TAP_ONE_IN = 4
+"""Under 'same', one case in 4 also gets a NaN or inf on an edge tap of w (first or last along every spatial
+axis): the tap that meets the zero pad at the border, where spec's 0 * inf = nan decision shows. A special
+drawn anywhere in w lands on the centre tap (no pad) or on a 1-tap axis often enough to miss it."""
+
+
+def _special_on_edge_tap(draw, w: np.ndarray) -> np.ndarray:
+    if not any(k > 1 for k in w.shape[2:]):
+        return w
+    w = np.array(w, copy=True)
+    taps = tuple(draw(st.sampled_from((0, k - 1))) for k in w.shape[2:])
+    o, c = draw(st.integers(0, w.shape[0] - 1)), draw(st.integers(0, w.shape[1] - 1))
+    w[(o, c, *taps)] = draw(st.sampled_from(SPECIALS))
+    return w
 
 
 def _dense_skeleton(p: _Draw) -> Skeleton:
