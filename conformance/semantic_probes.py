@@ -73,6 +73,17 @@ def periodic_beyond_one_period(call, dt):
     return _match(y, {"wraps (index mod n)": want}) or f"other: {_vec(y)}", detail
 
 
+def conv_vjp_nan_weight_strided(call, dt):
+    # Two samples (torch's batched kernel is where it shows), stride 2, one output: only x[..., 0] meets the NaN.
+    x, w, g = _a(range(1, 11), (2, 1, 5)), _a([math.nan, 0, 0, 0], (1, 1, 4)), _a([2, 2], (2, 1, 1))
+    gx, _ = call("conv_vjp", (g, x, w, None), {"stride": 2}, 2)
+    nan = math.nan
+    opts = {"where the forward used it": [nan, 0, 0, 0, 0] * 2,
+            "also at zero cotangent entries (0 * NaN)": [nan, 0, nan, 0, nan] * 2}
+    return (_match(gx, opts) or f"other: {_vec(gx)}",
+            f"dx of conv(x (2,1,5), w = [NaN,0,0,0], stride 2) with g = 2: {_vec(gx)}")
+
+
 # ------------------------------------------------------------------------------------------ pooling
 def max_pool_ties(call, dt):
     # Ties at row-major positions 1, 2 and 3: first (row-major) = 1, first column-major = 2, last = 3.
@@ -270,6 +281,10 @@ POINTS: list[Point] = [
           "end: torch/TF/ONNX SAME_UPPER, JAX 'SAME'; start: numpy/scipy 'same' (SAME_LOWER)"),
     Point("conv 'periodic', kernel longer than the input", periodic_beyond_one_period,
           "wraps: index mod n, any number of periods; torch's circular pad refuses to wrap twice"),
+    Point("conv gradient, NaN weight, stride 2: dx is NaN", conv_vjp_nan_weight_strided,
+          "only where the forward pass multiplied that weight (spec: the chain rule's real terms), or also where a "
+          "strided backward multiplies it by zero cotangent entries of output positions that do not exist "
+          "(torch float32 on CPU, batch of 2 or more)"),
     Point("max-pool gradient on ties", max_pool_ties,
           "first / last maximum in row-major order, split evenly, or every tied maximum gets g (jnp.max)"),
     Point("max-pool forward, NaN in the window", max_pool_nan_forward,

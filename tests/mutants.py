@@ -268,6 +268,30 @@ class ConvVjpWrongValueBehindLeak(ConvVjpNanLeakDeclared):
         return gx
 
 
+class ConvVjpZeroCotangentLeak(NumpyBackend):
+    """1-D strided 'valid' conv whose VJP extends the cotangent with zeros to cover the whole input and multiplies
+    them in: NaN weights reach dx through 0 * nan (what torch's float32 CPU kernel does), for the semantics probe."""
+
+    name = "mutant-conv-vjp-zero-cotangent-leak"
+
+    def conv_vjp(self, g, x, w, b=None, *, padding="valid", stride=1, dilation=1):
+        out = super().conv_vjp(g, x, w, b, padding=padding, stride=stride, dilation=dilation)
+        x, w, g = np.asarray(x), np.asarray(w), np.asarray(g)
+        s = stride[0] if isinstance(stride, tuple) else stride
+        if x.ndim != 3 or padding != "valid" or dilation not in (1, (1,)) or s == 1:
+            return out
+        n, k = x.shape[-1], w.shape[-1]
+        g_ext = np.zeros((*g.shape[:2], -(-n // s)))
+        g_ext[..., :g.shape[-1]] = g
+        gx = np.zeros(x.shape)
+        with np.errstate(invalid="ignore"):
+            for o in range(g_ext.shape[-1]):
+                for t in range(k):
+                    if o * s + t < n:
+                        gx[..., o * s + t] += np.einsum("no,oc->nc", g_ext[..., o], w[..., t])
+        return (gx.astype(out[0].dtype), *out[1:])
+
+
 DEV_MUTANTS = {
     # module:attr -> (op, dtype, check, expected status, expected category)
     "tests.mutants:BlanketWaiverFlippedKernel": ("conv", "float32", "forward", "fail", "mismatch"),

@@ -19,6 +19,7 @@ from tests import mutants
 SPEC_ANSWERS = {
     "conv 'same', even kernel: extra pad at": "end (SAME_UPPER)",
     "conv 'periodic', kernel longer than the input": "wraps (index mod n)",
+    "conv gradient, NaN weight, stride 2: dx is NaN": "where the forward used it",
     "max-pool gradient on ties": "first",
     "max-pool forward, NaN in the window": "NaN",
     "max-pool gradient, NaN in the window": "first NaN",
@@ -55,6 +56,8 @@ def test_numpy_backend_answers_like_spec(spec_answers):
 
 @pytest.mark.parametrize("mutant, answers", [
     (mutants.SameLowerPadding, {"conv 'same', even kernel: extra pad at": "start (SAME_LOWER)"}),
+    (mutants.ConvVjpZeroCotangentLeak, {"conv gradient, NaN weight, stride 2: dx is NaN":
+                                        "also at zero cotangent entries (0 * NaN)"}),
     (mutants.GradientToAllTies, {"max-pool gradient on ties": "all (each tied max gets g)",
                                  # x == max is False for NaN: the window's gradient is lost
                                  "max-pool gradient, NaN in the window": "dropped (all zero)"}),
