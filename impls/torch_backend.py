@@ -212,9 +212,9 @@ class TorchBackend(Backend):
                 reason="torch's strided conv backward multiplies the weights by zero cotangent entries of "
                        "output positions that do not exist, so a NaN or inf weight makes dx NaN where the "
                        "forward pass never multiplied it (0 * nan = nan): x (2,1,2,5), w (2,1,2,4) with "
-                       "w[0,0,0,0] = NaN, stride (1,2) gave dx NaN at 6 positions where spec has 2 (float32 on CPU, torch 2.13; float64 takes another "
-                       "kernel and agrees with spec); numpy, scipy and jax sum only the chain rule's real "
-                       "terms, as spec does. Bounded: extra NaNs only")]
+                       "w[0,0,0,0] = NaN, stride (1,2) gave dx NaN at 6 positions where spec has 2 (float32 "
+                       "on CPU, torch 2.13; float64 takes another kernel and agrees with spec); numpy, scipy "
+                       "and jax sum only the chain rule's real terms, as spec does. Bounded: extra NaNs only")]
         if conv:
             out.append(ExpectedDeviation(
                 op="conv*", dtype="float32", check="*", unit_roundoff=TF32_UNIT_ROUNDOFF,
