@@ -8,7 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 from impls.base import implements
-from spec import validate
+from spec import catalogue
 
 from . import profiles
 from .checks import check_op, checked_mask, n_gradients
@@ -146,29 +146,11 @@ def _wide_batch(draw, rec, dtype):
     extra = draw(st.integers(*EXTRA_SAMPLES))
     more = round_to_dtype(2.0 * rng.standard_normal((extra, *x.shape[1:])), dtype)
     args = [np.concatenate([x, more]), *case.args[1:]]
-    if rec.name == "dropout":  # the mask has one row per sample
-        args[1] = np.concatenate([args[1], (rng.random((extra, args[1].shape[1])) < 0.5).astype(np.float64)])
+    for i, arg in enumerate(catalogue.get(rec.name).args[1:], start=1):
+        if arg.per_sample:  # dropout's mask: one row per sample, so the extra samples need rows too
+            rows = (rng.random((extra, *args[i].shape[1:])) < 0.5).astype(np.float64)
+            args[i] = np.concatenate([args[i], rows])
     return Case(tuple(args), dict(case.kwargs))
-
-
-def _output_shape(rec, case) -> tuple:
-    """The forward output's shape, for the cotangent, by spec's shape rules (spec's loops are slow at N = 6)."""
-    x, kw = case.args[0], case.kwargs
-    if rec.name == "conv":
-        return validate.conv_output_shape(x.shape, case.args[1].shape, **kw)
-    if rec.name == "dense":
-        return (x.shape[0], case.args[1].shape[0])
-    if rec.name == "locally_connected":
-        w = case.args[1]
-        _, out = validate.check_locally_connected(x, w, case.args[2] if len(case.args) > 2 else None, **kw)
-        return (x.shape[0], w.shape[x.ndim - 2], *out)
-    if rec.name == "graph_conv":
-        return (x.shape[0], case.args[2].shape[0])
-    if rec.name in ("max_pool", "avg_pool"):
-        return validate.pool_output_shape(x.shape, *validate.check_pool(x, **kw))
-    if rec.name == "upsample":
-        return (*x.shape[:2], *(n * f for n, f in zip(x.shape[2:], validate.check_upsample(x, **kw), strict=True)))
-    return x.shape
 
 
 @combos(_differentiable_ops)
@@ -191,7 +173,7 @@ def test_vjp_determinism(combo, backend, row):
     def check(case, seed):
         if found:
             return None
-        g = cotangent(_output_shape(rec, case), combo.dtype, seed)
+        g = cotangent(catalogue.get(rec.name).out_shape(case.args, case.kwargs), combo.dtype, seed)
         n_out = n_gradients(rec, case)
         first, second = (call_op(backend, opname, (g, *case.args), case.kwargs, dtype=combo.dtype, n_outputs=n_out)
                          for _ in range(2))

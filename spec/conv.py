@@ -213,7 +213,9 @@ _DENSE_BAD = (
 
 CATALOGUE = (
     OpSpec(name="conv", forward=conv, vjp=conv_vjp, validator=validate.check_conv,
-           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_CONV_BAD),
+           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_CONV_BAD,
+           output_shape=lambda x, w, b=None, **kw: validate.conv_output_shape(np.shape(x), np.shape(w), **kw)),
     OpSpec(name="dense", forward=dense, vjp=dense_vjp, validator=validate.check_dense,
-           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_DENSE_BAD),
+           args=(diff("x"), diff("w"), diff("b", optional=True)), bad_inputs=_DENSE_BAD,
+           output_shape=lambda x, w, b=None: (np.shape(x)[0], np.shape(w)[0])),
 )

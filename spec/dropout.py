@@ -112,7 +112,7 @@ _DROPOUT_MASK_BAD = (
 
 CATALOGUE = (
     OpSpec(name="dropout", forward=dropout, vjp=dropout_vjp, validator=validate.check_dropout,
-           args=(diff("x"), const("mask")), bad_inputs=_DROPOUT_BAD),
+           args=(diff("x"), const("mask", per_sample=True)), bad_inputs=_DROPOUT_BAD),
     OpSpec(name="dropout_mask", forward=dropout_mask, vjp=None, validator=validate.check_dropout_mask,
            args=(param("shape"),), bad_inputs=_DROPOUT_MASK_BAD),
 )

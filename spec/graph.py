@@ -139,5 +139,6 @@ _GRAPH_CONV_BAD = (
 
 CATALOGUE = (
     OpSpec(name="graph_conv", forward=graph_conv, vjp=graph_conv_vjp, validator=validate.check_graph_conv,
-           args=(diff("x"), index("edges"), diff("w"), diff("b", optional=True)), bad_inputs=_GRAPH_CONV_BAD),
+           args=(diff("x"), index("edges"), diff("w"), diff("b", optional=True)), bad_inputs=_GRAPH_CONV_BAD,
+           output_shape=lambda x, edges, w, b=None, **kw: (np.shape(x)[0], np.shape(w)[0])),
 )

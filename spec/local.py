@@ -104,8 +104,13 @@ _LOCALLY_CONNECTED_BAD = (
     *vjp_bad_inputs("locally_connected", (_XLC, _WLC), {}, (2, 2, 4), (2, 2, 1), np.bool_),
 )
 
+def _output_shape(x, w, b=None, **kw) -> tuple:
+    _, out = validate.check_locally_connected(x, w, b, **kw)
+    return (np.shape(x)[0], np.shape(w)[np.ndim(x) - 2], *out)
+
+
 CATALOGUE = (
     OpSpec(name="locally_connected", forward=locally_connected, vjp=locally_connected_vjp,
            validator=validate.check_locally_connected, args=(diff("x"), diff("w"), diff("b", optional=True)),
-           bad_inputs=_LOCALLY_CONNECTED_BAD),
+           bad_inputs=_LOCALLY_CONNECTED_BAD, output_shape=_output_shape),
 )

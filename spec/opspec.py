@@ -62,14 +62,17 @@ class Arg:
     role: ArgRole
     optional: bool = False
     """The argument may be None (a bias)."""
+    per_sample: bool = False
+    """Its leading axis runs over x's samples (dropout's mask has one row per sample): a larger batch needs more
+    rows of it."""
 
 
 def diff(name: str, *, optional: bool = False) -> Arg:
     return Arg(name=name, role=ArgRole.DIFF, optional=optional)
 
 
-def const(name: str) -> Arg:
-    return Arg(name=name, role=ArgRole.CONST)
+def const(name: str, *, per_sample: bool = False) -> Arg:
+    return Arg(name=name, role=ArgRole.CONST, per_sample=per_sample)
 
 
 def index(name: str) -> Arg:
@@ -129,10 +132,20 @@ class OpSpec:
     """Every positional argument of ``forward``, in order, with its role."""
     n_outputs: int = 1
     """Arrays the forward returns (running_stats returns two)."""
+    output_shape: Callable | None = None
+    """``output_shape(*args, **params)`` -> the forward output's shape by spec's shape rules, from the arguments'
+    shapes only (no loops: the suite sizes cotangents with it where spec's loops would be slow); None: the
+    output has the first argument's shape."""
     bad_inputs: tuple[BadInput, ...] = field(default=(), compare=False, repr=False)
     """Invalid calls of this op and of its VJP (``b.op in function_names``), each raising ValueError
     naming ``b.param``: at least one per function (a test demands it), and two cotangent entries per VJP
     (:func:`vjp_bad_inputs`).  Not part of the entry's equality, hash or repr (they hold arrays)."""
+
+    def out_shape(self, args, kwargs) -> tuple:
+        """The forward output's shape for ``args`` and ``kwargs`` (see ``output_shape``)."""
+        if self.output_shape is None:
+            return tuple(np.shape(args[0]))
+        return tuple(int(n) for n in self.output_shape(*args, **kwargs))
 
     @property
     def vjp_name(self) -> str | None:

@@ -158,11 +158,20 @@ _UPSAMPLE_BAD = (
     *vjp_bad_inputs("upsample", (_X1D,), {"factor": 2}, (2, 3, 12), (2, 3, 6), np.int16),
 )
 
+def _pool_shape(x, **kw) -> tuple:
+    return validate.pool_output_shape(np.shape(x), *validate.check_pool(x, **kw))
+
+
+def _upsample_shape(x, **kw) -> tuple:
+    factor = validate.check_upsample(x, **kw)
+    return (*np.shape(x)[:2], *(n * f for n, f in zip(np.shape(x)[2:], factor, strict=True)))
+
+
 CATALOGUE = (
     OpSpec(name="max_pool", forward=max_pool, vjp=max_pool_vjp, validator=validate.check_pool, args=(diff("x"),),
-           bad_inputs=_MAX_POOL_BAD),
+           bad_inputs=_MAX_POOL_BAD, output_shape=_pool_shape),
     OpSpec(name="avg_pool", forward=avg_pool, vjp=avg_pool_vjp, validator=validate.check_pool, args=(diff("x"),),
-           bad_inputs=_AVG_POOL_BAD),
+           bad_inputs=_AVG_POOL_BAD, output_shape=_pool_shape),
     OpSpec(name="upsample", forward=upsample, vjp=upsample_vjp, validator=validate.check_upsample,
-           args=(diff("x"),), bad_inputs=_UPSAMPLE_BAD),
+           args=(diff("x"),), bad_inputs=_UPSAMPLE_BAD, output_shape=_upsample_shape),
 )
