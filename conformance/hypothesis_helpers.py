@@ -212,6 +212,14 @@ def _chance(one_in: int) -> tuple:
     return (False,) * (one_in - 1) + (True,)
 
 
+def _seeded_chance(draw, one_in: int) -> bool:
+    """True one time in ``one_in``, decided by a drawn seed rather than by hypothesis's choice of an element.
+    Hypothesis favours the first elements of a sampled_from: in a ci run at seed 4, 0 of 53 max_pool cases
+    drew the True of ``_chance(4)``, so the all -inf window vanished from the whole run (a planted bug
+    escaped). Shrinking still works: a smaller seed that keeps the failure keeps the corner."""
+    return bool(np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random() * one_in < 1)
+
+
 class _Draw:
     """Skeleton choices through hypothesis (they shrink: integers to ``lo``, picks to the first option)."""
 
@@ -560,7 +568,7 @@ def pool_cases(dtype: str, unique: bool = False, *, corners: bool = False):
         x = plain_values(draw, skel.shapes[0], dtype, unique=True) if unique else _values(draw, skel.shapes[0], dtype,
                                                                                      corners)
         kwargs = dict(skel.kwargs)
-        if corners and draw(st.sampled_from(_chance(4))):
+        if corners and _seeded_chance(draw, 4):
             x = _all_neg_inf_window(draw, x, kwargs)
         args = [x]
         return _case(draw, skel, args, corners)
