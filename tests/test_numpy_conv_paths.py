@@ -4,8 +4,11 @@ the blocked im2col with blocks far smaller than a sample, neither of which the s
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+import threadpoolctl
 
 import spec
 from impls import _numpy_kernels as K
@@ -43,11 +46,41 @@ def test_banded_path_falls_back_on_non_finite_input():
     assert np.isinf(y).sum() == 9  # exactly the outputs whose window holds the inf
 
 
+@pytest.mark.parametrize("threads", [1, 2])  # one worker per BLAS thread (impls/_blas_workers.py)
 @pytest.mark.parametrize("block", [200, 3000])  # a few rows of one sample per block / several samples per block
 @pytest.mark.parametrize("kw", [{"padding": "same"}, {"padding": "periodic", "dilation": 2},
                                 {"padding": "valid", "stride": 2}, {"padding": "same", "stride": (2, 1)}])
-def test_blocked_im2col_with_tiny_blocks_matches_spec(monkeypatch, block, kw):
+def test_blocked_im2col_with_tiny_blocks_matches_spec(monkeypatch, block, kw, threads):
     monkeypatch.setattr(K, "COL_BLOCK_BYTES", block)
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal((3, 2, 9, 7)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)
-    _check(NumpyBackend(), x, w, b, kw)
+    with threadpoolctl.threadpool_limits(threads, user_api="blas"):
+        _check(NumpyBackend(), x, w, b, kw)
+
+
+@pytest.mark.parametrize("kw", [{"padding": "same"}, {"padding": "valid", "stride": 2}])
+def test_two_workers_share_the_blocks_and_keep_the_bits(monkeypatch, kw):
+    """With 2 BLAS threads the blocks run on 2 threads; the forward is the 1-thread forward bit for bit (each
+    block is the same GEMM), and the VJP gives the same bits on every call (its parts are summed in order)."""
+    monkeypatch.setattr(K, "COL_BLOCK_BYTES", 3000)
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((6, 2, 9, 7)), rng.standard_normal((3, 2, 3, 3))
+    be = NumpyBackend()
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        serial = be.conv(x, w, **kw)
+    seen = set()
+    real_fill = K._fill_cols
+
+    def fill_and_note(*args):
+        seen.add(threading.get_ident())
+        return real_fill(*args)
+
+    monkeypatch.setattr(K, "_fill_cols", fill_and_note)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        parallel = be.conv(x, w, **kw)
+        g = rng.standard_normal(parallel.shape)
+        first, again = be.conv_vjp(g, x, w, **kw), be.conv_vjp(g, x, w, **kw)
+    assert len(seen) == 2, f"the blocks ran on {len(seen)} thread(s)"
+    np.testing.assert_array_equal(parallel, serial)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
