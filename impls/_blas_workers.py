@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -67,20 +67,26 @@ def split(items: list, parts: int) -> list[list]:
 
 
 def run(fn, parts: list) -> list:
-    """``[fn(p) for p in parts]``, on one thread per part with the BLAS at one thread each when there are
-    several parts; serially when there is one, or when another parallel section holds the BLAS."""
+    """``[fn(p) for p in parts]``, the first part on the calling thread and each other on a thread of its own,
+    with the BLAS at one thread, when there are several parts; serially when there is one, or when another
+    parallel section holds the BLAS."""
     if len(parts) <= 1 or not _lock.acquire(blocking=False):
         return [fn(p) for p in parts]
     lock = _lock
     try:
         ctl, _ = _numpy_blas()
         pool = _state.get("pool")
-        if pool is None or _state.get("size", 0) < len(parts):
+        if pool is None or _state.get("size", 0) < len(parts) - 1:
             if pool is not None:
                 pool.shutdown(wait=False)
-            pool = _state["pool"] = ThreadPoolExecutor(len(parts), thread_name_prefix="nnconform-blas")
-            _state["size"] = len(parts)
+            pool = _state["pool"] = ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="nnconform-blas")
+            _state["size"] = len(parts) - 1
         with ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext():
-            return list(pool.map(fn, parts))
+            others = [pool.submit(fn, p) for p in parts[1:]]
+            try:
+                first = fn(parts[0])
+            finally:  # every part is done before the BLAS setting and the lock are given back
+                wait(others)
+            return [first, *(f.result() for f in others)]
     finally:
         lock.release()

@@ -112,6 +112,8 @@ def main(argv=None) -> int:
                 d["harness"].append(h["torch:" + key] / h[key])
                 d["plain"].append(ref[key] / t)
         print(f"round {r + 1}/{opts.rounds}: load average {[round(v, 2) for v in os.getloadavg()]}", flush=True)
+        for key, d in ratios.items():  # each round's own pair shows the spread the medians hide
+            print(f"  {key:<64} harness {d['harness'][-1]:.3f}  plain {d['plain'][-1]:.3f}", flush=True)
     worst = 0.0
     print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu), medians over {opts.rounds} rounds; "
           f"threads={opts.threads}")
