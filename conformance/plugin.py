@@ -32,7 +32,7 @@ import pytest
 
 from nnconform.schema import ERROR, EXPECTED_DEVIATION, FAIL, PASS, SKIPPED
 
-from . import oracle_cache, profiles, pytest_helpers
+from . import oracle_cache, profiles, pytest_helpers, worker_threads
 from .quarantine import Quarantine
 from .runner import Row
 
@@ -67,6 +67,14 @@ def pytest_addoption(parser):
                     help="fixed time limit per backend call (default: "
                          f"{pytest_helpers.LIMIT_FACTOR:g}x the float64 reference's time on the same case, "
                          f"at least {pytest_helpers.LIMIT_FLOOR_S:g} s, at most {pytest_helpers.LIMIT_CEILING_S:g} s)")
+
+
+def _xdist_workers(config) -> int:
+    n = config.getoption("numprocesses", default=None)  # xdist has turned "auto" into a number by now
+    try:
+        return int(n or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _is_worker(config) -> bool:
@@ -131,6 +139,7 @@ def activate(config) -> _State:
     state.quarantine.clear()  # before any worker starts: markers of an earlier run in this folder go
     oracle_cache.clear(oracle_cache.folder_beside(results_path(config)))
     meta = run_metadata(config)
+    meta["worker_threads"] = worker_threads.share_out(_xdist_workers(config))  # before xdist starts them
     state.writer = ResultsWriter(results_path(config), config.getoption("report_html"), meta,
                                  backend_entries(state.statuses))
     for s in state.statuses:
