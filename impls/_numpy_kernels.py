@@ -52,9 +52,13 @@ def _wrap_index(n: int, before: int, after: int) -> np.ndarray:
     return (np.arange(-before, n + after) % n).astype(np.intp)
 
 
+def pads_anything(pads, mode: str) -> bool:
+    return mode != "valid" and any(b or a for b, a in pads)
+
+
 def pad(x: np.ndarray, pads, mode: str) -> np.ndarray:
     """Pad the spatial axes of ``x`` (``(nb, C, *spatial)``): zeros for 'same', index mod n for 'periodic'."""
-    if mode == "valid" or not any(b or a for b, a in pads):
+    if not pads_anything(pads, mode):
         return x
     if mode == "periodic":
         for axis, (b, a) in enumerate(pads):
@@ -161,7 +165,7 @@ class _PaddedChunks:
 
     def __init__(self, x, plan, pads, mode):
         self.x, self.pads, self.mode = x, pads, mode
-        self.identity = mode == "valid" or not any(bf or af for bf, af in pads)
+        self.identity = not pads_anything(pads, mode)
         if not self.identity:
             self.buf = np.zeros((plan.nb, x.shape[1], *plan.padded), dtype=x.dtype)
             self.interior = (Ellipsis, *(slice(bf, bf + xn) for xn, (bf, _) in zip(x.shape[2:], pads, strict=True)))
@@ -182,6 +186,22 @@ def _fill_cols(cols, xp, plan, i0, r):
     """cols (T, C, m, r, *out[1:]) <- one strided copy per tap from the padded chunk xp (m, C, *padded)."""
     for t, tap in enumerate(plan.taps):
         cols[t] = xp[plan.window(tap, i0, r)].swapaxes(0, 1)
+
+
+def _filled_blocks(x, plan, pads, mode, part):
+    """Per block of ``part``: (s0, m, i0, r, cols), cols the (T*C, m*r*inner) column matrix of the block, filled
+    from the padded chunk of its samples. One padded-chunk buffer and one column buffer serve every block, and
+    go when the loop over the blocks ends."""
+    chunks = _PaddedChunks(x, plan, pads, mode)
+    ntap, c = len(plan.taps), x.shape[1]
+    cols_of = _buffer(ntap * c * plan.nb * plan.rows * plan.inner, x.dtype)
+    xp, held = None, None
+    for s0, m, i0, r in part:
+        if s0 != held:
+            xp, held = chunks.get(s0, m), s0
+        cols = cols_of(ntap, c, m, r, *plan.out[1:])
+        _fill_cols(cols, xp, plan, i0, r)
+        yield s0, m, i0, r, cols.reshape(ntap * c, m * r * plan.inner)
 
 
 def _buffer(n_items, dtype):
@@ -297,16 +317,8 @@ def conv_forward(x, w, b, pads, mode, stride, dilation):
 
     def blocks_into_y(part):
         """Each block writes only its own rows of y, so parts of the block list run side by side."""
-        chunks = _PaddedChunks(x, plan, pads, mode)
-        cols_of = _buffer(ntap * c * block_len, x.dtype)
         tmp_of = _buffer(cout * block_len, x.dtype) if plan.nb > 1 else None
-        xp, held = None, None
-        for s0, m, i0, r in part:
-            if s0 != held:
-                xp, held = chunks.get(s0, m), s0
-            cols = cols_of(ntap, c, m, r, *plan.out[1:])
-            _fill_cols(cols, xp, plan, i0, r)
-            cols2 = cols.reshape(ntap * c, m * r * inner)
+        for s0, m, i0, r, cols2 in _filled_blocks(x, plan, pads, mode, part):
             if m == 1:
                 yb = np.matmul(w2, cols2, out=y3[s0, :, i0 * inner:(i0 + r) * inner])
                 if bias is not None:
@@ -354,17 +366,10 @@ def conv_backward(g, x, w, pads, mode, stride, dilation):
         """gw2.T of these blocks (and their col2im into gx): parts hold whole chunks of samples, so no two
         scatter into the same rows of gx."""
         gw2t = np.zeros((ntap * c, cout), dtype=x.dtype)
-        chunks = _PaddedChunks(x, plan, pads, mode)
         scatter = None if unit_stride else _Col2im(gx, plan, pads, mode)
-        cols_of = _buffer(ntap * c * block_len, x.dtype)
         gtmp_of = _buffer(cout * block_len, x.dtype) if plan.nb > 1 else None
-        xp, held = None, None
-        for s0, m, i0, r in part:
-            if s0 != held:
-                xp, held = chunks.get(s0, m), s0
+        for s0, m, i0, r, cols2 in _filled_blocks(x, plan, pads, mode, part):
             length = m * r * inner
-            cols = cols_of(ntap, c, m, r, *plan.out[1:])
-            _fill_cols(cols, xp, plan, i0, r)
             if m == 1:
                 gb = g3[s0, :, i0 * inner:(i0 + r) * inner]
             else:
@@ -372,7 +377,7 @@ def conv_backward(g, x, w, pads, mode, stride, dilation):
                 gb[...] = g3[s0:s0 + m].swapaxes(0, 1)
                 gb = gb.reshape(cout, length)
             # (T*C, L) @ (L, C_out): OpenBLAS is many times slower on the (C_out, L) @ (L, T*C) orientation
-            gw2t += np.matmul(cols.reshape(ntap * c, length), gb.T)
+            gw2t += np.matmul(cols2, gb.T)
             if scatter is not None:
                 scatter.add(w2, gb, s0, m, i0, r)
         return gw2t  # its blocks are freed on return, before gx's correlation allocates its own
@@ -413,7 +418,7 @@ class _Col2im:
 
     def __init__(self, gx, plan, pads, mode):
         self.plan, self.pads, self.mode = plan, pads, mode
-        self.padded = mode != "valid" and any(bf or af for bf, af in pads)
+        self.padded = pads_anything(pads, mode)
         self.gx = gx
         c = gx.shape[1]
         self.buf = np.empty((plan.nb, c, *plan.padded), dtype=gx.dtype) if self.padded else None
@@ -423,8 +428,7 @@ class _Col2im:
     @staticmethod
     def target(x, pads, mode):
         """The gx every part writes into: unpadding overwrites whole chunks; 'valid' scatters into zeros."""
-        padded = mode != "valid" and any(bf or af for bf, af in pads)
-        return np.empty(x.shape, dtype=x.dtype) if padded else np.zeros(x.shape, dtype=x.dtype)
+        return np.empty(x.shape, dtype=x.dtype) if pads_anything(pads, mode) else np.zeros(x.shape, dtype=x.dtype)
 
     def add(self, w2, gb, s0, m, i0, r):
         plan = self.plan
