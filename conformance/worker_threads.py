@@ -28,9 +28,7 @@ def share_out(workers: int, environ=os.environ) -> str:
         return "one process: the libraries' own defaults"
     per = max(1, usable_cores() // workers)
     kept = [f"{v}={environ[v]} (set by the user)" for v in VARIABLES if v in environ]
-    for v in VARIABLES:
-        environ.setdefault(v, str(per))
-    given = [v for v in VARIABLES if not any(k.startswith(v + "=") for k in kept)]
-    words = f"{workers} workers on {usable_cores()} cores: {', '.join(given)}={per}" if given else \
-        f"{workers} workers on {usable_cores()} cores"
+    given = [v for v in VARIABLES if v not in environ]
+    environ.update({v: str(per) for v in given})
+    words = f"{workers} workers on {usable_cores()} cores" + (f": {', '.join(given)}={per}" if given else "")
     return "; ".join([words, *kept])
