@@ -1,13 +1,20 @@
 """Do the benchmark harness's ratios agree with a plain per-process timing of the same cases?
 
-    python scripts/bench_compare.py [--only SUBSTRING] [--quick] [--backend numpy] [--rounds 3] [--threads N]
+    python scripts/bench_compare.py [--only SUBSTRING] [--quick] [--backend numpy] [--rounds 5] [--threads N]
 
 For each round: ``python -m benchmarks`` times the selected cases on the backend and on torch-cpu (its
-default isolation: one process per backend), then, for each of the two backends, a fresh process
+default isolation: one process per backend), and, for each of the two backends, a fresh process
 times the same cases with the plainest possible loop (pin threads, three warm-up calls, then the
 median of individually timed calls with ``time.perf_counter``; no harness code but the case
-definitions). It prints, per case and mode, the ratio torch-cpu / backend from both, the medians over
-rounds, and their relative difference; "agree" means within 15%. It never fails on speed (the machine
+definitions). Odd rounds run the harness first, even rounds the plain timings first, so a drift of the
+machine during the run does not favour one side.
+
+The unit of noise is the PROCESS: on a shared 2-core VM one backend's median moves by 20-40% between
+fresh processes seconds apart, while it is steady within one. So each side's time for a backend is the
+median over rounds of its per-process medians, and the ratio torch-cpu / backend is formed from those
+(a ratio of medians, each over independent processes), not from one round's pair. It prints each
+round's times, each backend's harness and plain medians side by side (where a difference comes from), the
+two ratios and their relative difference; "agree" means within 15%. It never fails on speed (the machine
 may be noisy); ``--strict`` makes a disagreement exit 1.
 """
 
@@ -93,7 +100,7 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="numpy")
     p.add_argument("--only", action="append", default=None, help="case filter as in nnconform bench (default conv2d)")
     p.add_argument("--quick", action="store_true", help="the harness's tiny --quick cases")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--calls", type=int, default=15, help="timed calls per case and mode in the plain timing")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                    else os.cpu_count())
@@ -101,31 +108,52 @@ def main(argv=None) -> int:
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio differs by more than 15%%")
     opts = p.parse_args(argv)
     only = opts.only or ["conv2d"]
-    ratios: dict[str, dict[str, list[float]]] = {}
+    times: dict[str, dict[str, list[float]]] = {}  # key -> {"harness", "plain", "torch harness", "torch plain"}
+
+    def run_harness():
+        return harness(opts.backend, only, opts.quick, opts.threads)
+
+    def run_plain():
+        return (plain(opts.backend, only, opts.quick, opts.threads, opts.calls, opts.dtype),
+                plain("torch-cpu", only, opts.quick, opts.threads, opts.calls, opts.dtype))
+
     for r in range(opts.rounds):
-        h = harness(opts.backend, only, opts.quick, opts.threads)
-        mine = plain(opts.backend, only, opts.quick, opts.threads, opts.calls, opts.dtype)
-        ref = plain("torch-cpu", only, opts.quick, opts.threads, opts.calls, opts.dtype)
+        if r % 2 == 0:
+            h = run_harness()
+            mine, ref = run_plain()
+        else:
+            mine, ref = run_plain()
+            h = run_harness()
         for key, t in mine.items():
             if key in ref and key in h and "torch:" + key in h:
-                d = ratios.setdefault(key, {"harness": [], "plain": []})
-                d["harness"].append(h["torch:" + key] / h[key])
-                d["plain"].append(ref[key] / t)
-        print(f"round {r + 1}/{opts.rounds}: load average {[round(v, 2) for v in os.getloadavg()]}", flush=True)
-        for key, d in ratios.items():  # each round's own pair shows the spread the medians hide
-            print(f"  {key:<64} harness {d['harness'][-1]:.3f}  plain {d['plain'][-1]:.3f}", flush=True)
+                d = times.setdefault(key, {"harness": [], "plain": [], "torch harness": [], "torch plain": []})
+                for name, value in (("harness", h[key]), ("plain", t), ("torch harness", h["torch:" + key]),
+                                    ("torch plain", ref[key])):
+                    d[name].append(value)
+        print(f"round {r + 1}/{opts.rounds} ({'harness first' if r % 2 == 0 else 'plain first'}): load average "
+              f"{[round(v, 2) for v in os.getloadavg()]}", flush=True)
+        for key, d in times.items():  # each round's own times show the spread the medians hide
+            print(f"  {key:<60} ms: {opts.backend} harness {d['harness'][-1] * 1e3:.2f} plain "
+                  f"{d['plain'][-1] * 1e3:.2f} | torch-cpu harness {d['torch harness'][-1] * 1e3:.2f} plain "
+                  f"{d['torch plain'][-1] * 1e3:.2f}", flush=True)
+    if not times:
+        print("no case measured by both")
+        return 2
     worst = 0.0
-    print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu), medians over {opts.rounds} rounds; "
-          f"threads={opts.threads}")
+    print(f"\nmedians over {opts.rounds} rounds (one process each), ms; threads={opts.threads}")
+    print(f"{'case dtype | mode':<60} {opts.backend + ' harness':>15} {'plain':>8} {'torch harness':>14} {'plain':>8}")
+    for key, d in times.items():
+        med = {name: statistics.median(v) * 1e3 for name, v in d.items()}
+        print(f"{key:<60} {med['harness']:15.2f} {med['plain']:8.2f} {med['torch harness']:14.2f} "
+              f"{med['torch plain']:8.2f}")
+    print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu) from those medians")
     print(f"{'case dtype | mode':<66} {'harness':>8} {'plain':>8} {'diff':>7}")
-    for key, d in ratios.items():
-        hm, pm = statistics.median(d["harness"]), statistics.median(d["plain"])
+    for key, d in times.items():
+        hm = statistics.median(d["torch harness"]) / statistics.median(d["harness"])
+        pm = statistics.median(d["torch plain"]) / statistics.median(d["plain"])
         diff = abs(hm - pm) / pm
         worst = max(worst, diff)
         print(f"{key:<66} {hm:8.3f} {pm:8.3f} {diff:7.1%} {'agree' if diff <= TOLERANCE else 'DISAGREE'}")
-    if not ratios:
-        print("no case measured by both")
-        return 2
     print(f"largest difference {worst:.1%} (tolerance {TOLERANCE:.0%})")
     return 1 if opts.strict and worst > TOLERANCE else 0
 

@@ -286,9 +286,14 @@ def test_comparison_script_runs_and_prints_both_ratios():
     res = subprocess.run([sys.executable, str(script), "--quick", "--only", "conv2d N=2", "--rounds", "1",
                           "--calls", "3", "--threads", "1"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("conv2d N=2 C=8->8 16x16 k3 same float32 | forward "))
+    line = next(ln for ln in res.stdout.splitlines()  # the verdict line, not the table of medians above it
+                if ln.startswith("conv2d N=2 C=8->8 16x16 k3 same float32 | forward ")
+                and ln.rstrip().endswith(("agree", "DISAGREE")))
     harness, plain = (float(v) for v in re.findall(r"\d+\.\d+", line)[-3:-1])
     assert harness > 0 and plain > 0
+    medians = next(ln for ln in res.stdout.splitlines() if ln.startswith("conv2d N=2 C=8->8 16x16 k3 same float32 | "
+                                                                          "forward ") and ln != line)
+    assert len(re.findall(r"\d+\.\d+", medians.split("|")[1])) == 4  # both backends, harness and plain
     assert "largest difference" in res.stdout
 
 
