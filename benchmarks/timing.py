@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance import composite as _composite
+from conformance.dtype_helpers import arg_dtype
 from conformance.pytest_helpers import time_limit as _time_limit
 
 SAMPLE_TARGET_S = 1e-3
@@ -130,7 +131,8 @@ def prepare(case, backend, rng_seed: int, sync=None) -> Prepared:
         batch = _composite.to_backend(backend, batch_np, dtype)
         return Prepared(lambda: _composite.composite_forward(backend, params, batch),
                         lambda: _composite.composite_step(backend, params, batch))
-    args = [backend.asarray(np.asarray(a), dtype) if isinstance(a, np.ndarray) else a for a in case.args(rng)]
+    # an integer index array (graph_conv's edges) keeps the index dtype, as in the suite
+    args = [backend.asarray(a, arg_dtype(a, dtype)) if isinstance(a, np.ndarray) else a for a in case.args(rng)]
     kwargs = dict(case.kwargs)
     op = _method(backend, case.method)
     forward = lambda: op(*args, **kwargs)  # noqa: E731

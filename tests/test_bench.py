@@ -308,3 +308,20 @@ def test_report_renders_the_roofline_column():
     html = render_report(results)
     assert "× GEMM" in html and "17.9 ms" in html and "1.4×" in html
     assert "torch-cpu time / backend time" in html  # the ratio's direction, as bench.json computes it
+
+
+def test_every_op_table_case_runs_in_numpy_with_its_integer_edges_intact():
+    """The bench converts float arrays to the case's dtype and keeps an index array (graph_conv's edges)
+    integer, as the suite does: every realistic case then prepares and runs its forward and VJP."""
+    if not _available("numpy"):
+        pytest.skip("the numpy backend is not available")
+    backend = impls.get_backend("numpy")
+    cases = [c for c in bench_cases.build_cases(quick=False) if c.source == "optable"]
+    assert any(c.op == "graph_conv" for c in cases)
+    for case in cases:
+        prep = timing.prepare(case, backend, rng_seed=0)
+        y = prep.forward()
+        assert np.isfinite(np.asarray(y)).all(), case.label
+        if prep.forward_vjp is not None:
+            grads = prep.forward_vjp()
+            assert all(np.isfinite(np.asarray(g)).all() for g in grads), case.label
