@@ -114,7 +114,9 @@ def optable_cases(dtype: str = "float32") -> list[Case]:
         if gen is None:
             continue
         for label, tc in gen(np.random.default_rng(REALISTIC_SEED)):
-            op, flops, gemm = name, None, None
+            # the label's first word names the variant ("conv2d", "locally_connected2d") when there is one
+            first = label.split(" ", 1)[0]
+            op, flops, gemm = (first if first.startswith(name) else name), None, None
             if name == "conv":
                 op = f"conv{tc.args[0].ndim - 2}d"
                 gemm = conv_gemm(tc.args[0].shape, tc.args[1].shape, tc.kwargs)
