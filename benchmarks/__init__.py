@@ -11,6 +11,7 @@ One job per module:
 ``timing``     one measurement: warm-up, samples of about a millisecond, median and IQR
 ``runner``     timing a list of cases on loaded backends in this process (rows and skipped records)
 ``isolate``    the default: each backend timed in a process of its own (``python -m benchmarks.worker``)
+``rounds``     several processes per backend (``--processes``) merged: median of the per-process medians
 ``table``      ratios, the text table, machine information
 ``cli``        ``main(argv)``: options, orchestration, bench.json
 =============  ===========================================================================================

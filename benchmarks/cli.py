@@ -18,6 +18,7 @@ from nnconform.schema import BENCH_SCHEMA
 from . import cases as _cases
 from .isolate import run_in_process
 from .loading import default_names, load_backends, safe_metadata
+from .rounds import merge_rows, merge_skipped, round_order
 from .runner import run_benchmarks
 from .table import RATIO_CONVENTION, fill_ratios, format_table, loadavg, machine_info
 from .threads import default_threads, pin_threads
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time budget per case and mode in seconds: sampling stops once this is spent and "
                         "--min-repeats samples exist (default 0.5; quick 0.02)")
     p.add_argument("--warmup", type=int, default=None, help="untimed warm-up runs (default 3; quick 1)")
+    p.add_argument("--processes", type=int, default=None,
+                   help="fresh processes per backend; a row is the median of their medians (default 3; quick 1): "
+                        "one backend's median moves by 20-40%% between processes on a shared VM")
     p.add_argument("--threads", type=int, default=None,
                    help=f"threads for every backend (default: all usable cores, {default_threads()} here)")
     p.add_argument("--case-timeout", type=float, default=None,
@@ -65,11 +69,12 @@ def _options(parser, argv):
     # 11 samples at least: with 5, one torch-cpu conv forward+vjp row read 102 ms (IQR 61 ms) where runs
     # with 11 or more read 39-45 ms; the 0.5 s budget alone stops a 50 ms call after 5 samples
     defaults = {"repeats": 3 if q else 25, "min_repeats": 2 if q else 11, "min_time": 0.02 if q else 0.5,
-                "warmup": 1 if q else 3, "case_timeout": 60.0 if q else 300.0, "threads": default_threads()}
+                "warmup": 1 if q else 3, "processes": 1 if q else 3, "case_timeout": 60.0 if q else 300.0,
+                "threads": default_threads()}
     for key, value in defaults.items():
         if getattr(opts, key) is None:
             setattr(opts, key, value)
-    for key in ("repeats", "min_repeats", "threads"):
+    for key in ("repeats", "min_repeats", "threads", "processes"):
         if getattr(opts, key) < 1:
             parser.error(f"--{key.replace('_', '-')}={getattr(opts, key)}: expected >= 1")
     if opts.warmup < 0 or opts.min_time < 0:
@@ -84,18 +89,23 @@ def _timing_opts(opts) -> dict:
 
 
 def _isolated(names, opts, n_cases) -> tuple[list, list, list, dict, list]:
-    rows, skipped, backends, details, policies = [], [], [], {}, []
     limit = opts.case_timeout * (3 * n_cases + 2) + WORKER_SLACK_S
-    for name in names:
-        print(f"-- {name}: own process", file=sys.stderr, flush=True)
-        res = run_in_process(name, quick=opts.quick, only=opts.only, opts=_timing_opts(opts), threads=opts.threads,
-                             timeout_s=limit)
-        rows += res["rows"]
-        skipped += res["skipped"]
-        backends.append(res["backend"])
-        details[name] = res["thread_details"]
-        if res["threads"]:
-            policies.append(f"{name}: {res['threads']}")
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for r in range(opts.processes):
+        for name in round_order(names, r):
+            print(f"-- {name}: own process ({r + 1}/{opts.processes})", file=sys.stderr, flush=True)
+            results[name].append(run_in_process(name, quick=opts.quick, only=opts.only, opts=_timing_opts(opts),
+                                                threads=opts.threads, timeout_s=limit))
+    rows, skipped, backends, details, policies = [], [], [], {}, []
+    for name in names:  # report order stays the order asked for
+        runs = results[name]
+        merged = merge_rows([res["rows"] for res in runs])
+        rows += merged
+        skipped += merge_skipped([res["skipped"] for res in runs], merged)
+        backends.append(next((res["backend"] for res in runs if res["rows"]), runs[0]["backend"]))
+        details[name] = runs[0]["thread_details"]
+        if runs[0]["threads"]:
+            policies.append(f"{name}: {runs[0]['threads']}")
     return rows, skipped, backends, details, policies
 
 
@@ -127,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     machine = machine_info()
     isolation = "none: every backend in one process, one after the other" if opts.in_process else \
-        "one process per backend"
+        f"{opts.processes} process(es) per backend, the backends' order rotated between rounds; a row is the " \
+        "median of the per-process medians"
     print(f"nnconform bench ({'quick' if opts.quick else 'full'}): {len(cases)} cases; {machine['cpu']}, "
           f"{machine['cores_usable']}/{machine['cores']} cores, {machine['host']}")
     print(f"isolation: {isolation}; threads={opts.threads} for every backend (threadpoolctl + torch.set_num_threads)")
@@ -157,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
         "settings": {"quick": opts.quick, "repeats": opts.repeats, "min_repeats": opts.min_repeats,
                      "min_time_s": opts.min_time, "warmup": opts.warmup, "seed": opts.seed, "only": opts.only,
-                     "case_timeout_s": opts.case_timeout, "sample_target_s": SAMPLE_TARGET_S},
+                     "case_timeout_s": opts.case_timeout, "sample_target_s": SAMPLE_TARGET_S,
+                     "processes": 1 if opts.in_process else opts.processes},
         "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
         "duration_s": round(time.perf_counter() - started, 3),
         "loadavg_end": loadavg(),

@@ -88,10 +88,11 @@ def summarize_skipped(skipped: list[dict]) -> list[str]:
 
 
 def format_table(rows: list[dict], skipped: list[dict]) -> str:
-    head = ("op", "case", "mode", "backend", "dtype", "median ms", "IQR ms", "n", "GFLOP/s", "GB/s",
+    head = ("op", "case", "mode", "backend", "dtype", "median ms", "IQR ms", "n", "spread", "GFLOP/s", "GB/s",
             "GEMM ms", "x GEMM", "x torch-cpu", "x spec")
     body = [(r["op"], r["case"], r["mode"], r["backend"], r["dtype"], _fmt(r["median_s"] * 1e3, ".4g"),
-             _fmt(r["iqr_s"] * 1e3, ".2g"), str(r["repeats"]), _fmt(r["gflops"], ".3g"), _fmt(r.get("gbps"), ".1f"),
+             _fmt(r["iqr_s"] * 1e3, ".2g"), str(r["repeats"]), _fmt(r.get("process_spread"), ".0%"),
+             _fmt(r["gflops"], ".3g"), _fmt(r.get("gbps"), ".1f"),
              _fmt(None if r.get("gemm_s") is None else r["gemm_s"] * 1e3, ".4g"), _fmt(r.get("x_gemm"), ".2f"),
              _fmt(r["ratio_to_torch_cpu"], ".2f"), _fmt(r["speedup_over_spec"], ".3g")) for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
@@ -110,7 +111,8 @@ def format_table(rows: list[dict], skipped: list[dict]) -> str:
         out.append(line(b))
     out += ["", "x torch-cpu = torch-cpu median / backend median (> 1: faster than torch-cpu); "
                 "x spec = spec median / backend median (small tier); "
-                "x GEMM = median / the plain GEMM of the same size in the same backend (1 GEMM; forward+vjp 3).",
+                "x GEMM = median / the plain GEMM of the same size in the same backend (1 GEMM; forward+vjp 3); "
+                "spread = IQR / median of the per-process medians (several processes per backend).",
             "GFLOP/s: conv 2*N*Cout*prod(out)*Cin*prod(k), dense 2*N*Fin*Fout, composite = its conv+dense; "
             "forward+vjp = 3x forward. GB/s: compulsory traffic (inputs read once, outputs written once)."]
     if skipped:

@@ -582,6 +582,7 @@ def _performance(results: dict, rows: list[dict]) -> dict:
                 "gflops": _f(r.get("gflops")), "ratio": _f(r.get("ratio_to_torch_cpu")),
                 "speedup": _f(r.get("speedup_over_spec")),
                 "gemm_s": _f(r.get("gemm_s")), "x_gemm": _f(r.get("x_gemm")),
+                "processes": _i(r.get("processes")), "spread": _f(r.get("process_spread")),
             })
         # chart: per op, each backend's geometric-mean ratio to torch-cpu (time / torch time)
         by = defaultdict(list)

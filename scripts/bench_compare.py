@@ -82,7 +82,7 @@ def harness(backend: str, only, quick: bool, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "bench.json")
         cmd = [sys.executable, "-m", "benchmarks", "--backend", backend, "--backend", "torch-cpu", "--out", str(out),
-               "--threads", str(threads), *(["--quick"] if quick else [])]
+               "--threads", str(threads), "--processes", "1", *(["--quick"] if quick else [])]  # a round is one process
         for s in only:
             cmd += ["--only", s]
         subprocess.run(cmd, check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

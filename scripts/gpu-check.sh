@@ -43,7 +43,7 @@ fi
 timeout 120 $PY scripts/tf32_probe.py 2>&1 | tee "$OUT/tf32.log"
 
 # 2. Benchmarks first, so the conformance report picks up OUT/bench.json.
-timeout 150 $PY -m benchmarks "${BACKENDS[@]}" --backend torch-cpu --min-time 0.3 --out "$OUT/bench.json" \
+timeout 150 $PY -m benchmarks "${BACKENDS[@]}" --backend torch-cpu --min-time 0.3 --processes 1 --out "$OUT/bench.json" \
     2>&1 | tee "$OUT/bench.log"
 
 # 3. Conformance with the realistic tier; results and report in OUT.

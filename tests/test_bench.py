@@ -11,7 +11,7 @@ import pytest
 import impls
 from benchmarks import cases as bench_cases
 from benchmarks import cli as bench_cli
-from benchmarks import runner, table, threads, timing
+from benchmarks import rounds, runner, table, threads, timing
 from benchmarks.loading import Loaded
 from conformance import composite as C
 from impls.base import Backend
@@ -231,6 +231,54 @@ def test_default_isolation_is_one_process_per_backend_with_roofline(tmp_path):
         assert r["gemm_mkn"] == [512, 72, 8]
         assert r["gemm_s"] > 0 and r["x_gemm"] == pytest.approx(r["median_s"] / r["gemm_s"])
     assert all(r["gemm_s"] is None for r in data["rows"] if r["tier"] == "small")
+
+
+def test_several_processes_merge_into_the_median_of_their_medians(tmp_path):
+    """--processes 3: each backend's worker runs three times; a row is the median of the three per-process
+    medians, with their spread, and x GEMM is formed from the merged medians."""
+    if not _available("numpy"):
+        pytest.skip("the numpy backend is not available")
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--out", str(out), "--backend", "numpy", "--min-time", "0.005", "--repeats", "2",
+            "--threads", "1", "--only", "conv2d N=2", "--processes", "3"]
+    assert bench_cli.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["settings"]["processes"] == 3
+    rows = [r for r in data["rows"] if r["op"] == "conv2d" and r["tier"] == "realistic"]
+    assert {r["mode"] for r in rows} == {"forward", "forward+vjp"} and len(rows) == 2
+    for r in rows:
+        assert r["processes"] == 3 and len(r["process_medians_s"]) == 3
+        assert r["median_s"] == sorted(r["process_medians_s"])[1]
+        assert r["x_gemm"] == pytest.approx(r["median_s"] / r["gemm_s"])
+
+
+def _fake_row(median, iqr=0.001, gemm=None, gflops=None, **kw):
+    base = {"op": "conv2d", "case": "c", "mode": "forward", "dtype": "float32", "tier": "realistic",
+            "backend": "b", "median_s": median, "iqr_s": iqr, "repeats": 5, "gflops": gflops, "gbps": None,
+            "gemm_s": gemm, "gemm_iqr_s": None if gemm is None else 0.0, "x_gemm": None}
+    return {**base, **kw}
+
+
+def test_merge_rows_by_hand():
+    merged = rounds.merge_rows([[_fake_row(0.010, iqr=0.001, gemm=0.008, gflops=100.0)],
+                                [_fake_row(0.030, iqr=0.003, gemm=0.010, gflops=100 / 3)],
+                                [_fake_row(0.020, iqr=0.002, gemm=0.009, gflops=50.0)]])
+    [r] = merged
+    assert r["median_s"] == 0.020 and r["iqr_s"] == 0.002 and r["repeats"] == 15
+    assert r["process_medians_s"] == [0.010, 0.030, 0.020]
+    assert r["process_spread"] == pytest.approx((0.025 - 0.015) / 0.020)  # IQR of 10, 20, 30 ms over 20 ms
+    assert r["gemm_s"] == 0.009 and r["x_gemm"] == pytest.approx(0.020 / 0.009)
+    assert r["gflops"] == pytest.approx(50.0)  # 100 GFLOP/s at 10 ms is the same work at 20 ms
+    # a case one process measured and another skipped keeps its row and says so
+    skip = {"op": "conv2d", "case": "c", "mode": "forward", "dtype": "float32", "tier": "realistic",
+            "backend": "b", "status": "timeout", "reason": "ran past 1 s"}
+    other = dict(skip, case="d")
+    out = rounds.merge_skipped([[skip, other], [dict(other)]], merged)
+    assert [s["case"] for s in out] == ["c", "d"]
+    assert out[0]["reason"].startswith("some processes: ") and out[1]["reason"] == "ran past 1 s"
+    assert rounds.round_order(["a", "b", "c"], 0) == ["a", "b", "c"]
+    assert rounds.round_order(["a", "b", "c"], 1) == ["b", "c", "a"]
+    assert rounds.round_order(["a", "b", "c"], 3) == ["a", "b", "c"]
 
 
 def test_a_crashing_worker_is_a_record_not_a_crash(tmp_path):
