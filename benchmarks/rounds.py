@@ -32,7 +32,8 @@ def _key(record: dict) -> tuple:
     return tuple(record.get(k) for k in ROW_KEY)
 
 
-def _spread(values: list[float]) -> float:
+def spread(values: list[float]) -> float:
+    """Interquartile range over median of per-process medians (0 for fewer than two)."""
     if len(values) < 2:
         return 0.0
     q1, med, q3 = np.percentile(values, [25, 50, 75])
@@ -55,7 +56,7 @@ def merge_rows(per_process: list[list[dict]]) -> list[dict]:
         row["repeats"] = sum(r["repeats"] for r in rows)
         row["processes"] = len(rows)
         row["process_medians_s"] = meds
-        row["process_spread"] = _spread(meds)
+        row["process_spread"] = spread(meds)
         scale = first["median_s"] / row["median_s"] if row["median_s"] > 0 else None
         for rate in ("gflops", "gbps"):  # both are work / median: rescale to the merged median
             if first.get(rate) is not None and scale is not None:
@@ -71,7 +72,7 @@ def merge_rows(per_process: list[list[dict]]) -> list[dict]:
 
 def merge_skipped(per_process: list[list[dict]], measured: list[dict]) -> list[dict]:
     """Skipped records of one backend, once each; one whose case and mode some process did measure is
-    kept with its status prefixed "some processes: " (the row exists, from the processes that ran it)."""
+    kept with its reason prefixed "some processes: " (the row exists, from the processes that ran it)."""
     have = {_key(r) for r in measured}
     seen, out = set(), []
     for records in per_process:

@@ -34,6 +34,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.rounds import spread  # noqa: E402  (the comparison's statistics, not its timing)
+
 TOLERANCE = 0.15
 
 PLAIN = r"""
@@ -106,14 +109,6 @@ def _ratio(torch_times, backend_times) -> float:
     return statistics.median(torch_times) / statistics.median(backend_times)
 
 
-def _spread(values) -> float:
-    """Interquartile range over median of one side's per-process medians."""
-    if len(values) < 2:
-        return 0.0
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return (q[2] - q[0]) / statistics.median(values)
-
-
 def _resampled_difference(d: dict, seed: int = 0) -> tuple[float, float]:
     """5th and 95th percentiles of |harness ratio - plain ratio| / plain ratio when each of the four
     columns' rounds are resampled with replacement (they are independent processes): the difference
@@ -184,8 +179,8 @@ def main(argv=None) -> int:
               f"{med['torch plain']:8.2f}")
     print("spread of those per-process medians (IQR / median)")
     for key, d in times.items():
-        print(f"{key:<60} {_spread(d['harness']):15.0%} {_spread(d['plain']):8.0%} "
-              f"{_spread(d['torch harness']):14.0%} {_spread(d['torch plain']):8.0%}")
+        print(f"{key:<60} {spread(d['harness']):15.0%} {spread(d['plain']):8.0%} "
+              f"{spread(d['torch harness']):14.0%} {spread(d['torch plain']):8.0%}")
     print(f"\nratio torch-cpu / {opts.backend} (> 1: faster than torch-cpu) from those medians; the interval holds "
           f"the difference in 90% of {RESAMPLES} resamplings of the rounds (how far process noise alone moves it)")
     print(f"{'case dtype | mode':<66} {'harness':>8} {'plain':>8} {'diff':>7}  {'90% interval':>14}")

@@ -211,14 +211,19 @@ def test_sgd_steps_reduce_loss_and_keep_inputs():
 
 # -------------------------------------------------------------------- fairness: one process per backend
 
-def test_default_isolation_is_one_process_per_backend_with_roofline(tmp_path):
+def _quick_numpy_bench(tmp_path, *extra: str) -> dict:
+    """bench.json of a quick numpy-only run on one thread, with ``extra`` arguments."""
     if not _available("numpy"):
         pytest.skip("the numpy backend is not available")
     out = tmp_path / "bench.json"
     argv = ["--quick", "--out", str(out), "--backend", "numpy", "--min-time", "0.005", "--repeats", "2",
-            "--threads", "1", "--only", "conv2d N=2", "--only", "dense N=8"]
+            "--threads", "1", *extra]
     assert bench_cli.main(argv) == 0
-    data = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_default_isolation_is_one_process_per_backend_with_roofline(tmp_path):
+    data = _quick_numpy_bench(tmp_path, "--only", "conv2d N=2", "--only", "dense N=8")
     assert data["isolation"] == "process_per_backend"
     assert data["thread_policy"]["threads"] == 1
     policy = data["thread_policy"]["per_backend"][0]
@@ -236,13 +241,7 @@ def test_default_isolation_is_one_process_per_backend_with_roofline(tmp_path):
 def test_several_processes_merge_into_the_median_of_their_medians(tmp_path):
     """--processes 3: each backend's worker runs three times; a row is the median of the three per-process
     medians, with their spread, and x GEMM is formed from the merged medians."""
-    if not _available("numpy"):
-        pytest.skip("the numpy backend is not available")
-    out = tmp_path / "bench.json"
-    argv = ["--quick", "--out", str(out), "--backend", "numpy", "--min-time", "0.005", "--repeats", "2",
-            "--threads", "1", "--only", "conv2d N=2", "--processes", "3"]
-    assert bench_cli.main(argv) == 0
-    data = json.loads(out.read_text())
+    data = _quick_numpy_bench(tmp_path, "--only", "conv2d N=2", "--processes", "3")
     assert data["settings"]["processes"] == 3
     rows = [r for r in data["rows"] if r["op"] == "conv2d" and r["tier"] == "realistic"]
     assert {r["mode"] for r in rows} == {"forward", "forward+vjp"} and len(rows) == 2
@@ -365,7 +364,7 @@ def test_comparison_separates_a_harness_bias_from_process_noise():
     noisy = dict(steady, **{"torch harness": [8.0, 18.0, 9.0, 17.0, 13.0, 8.5, 17.5],
                             "torch plain": [7.0, 14.0, 6.5, 13.5, 10.0, 6.0, 13.0]})
     assert bc._resampled_difference(noisy)[0] < bc.TOLERANCE
-    assert bc._spread([10.0] * 7) == 0.0 and bc._spread([8.0, 10.0, 12.0]) == pytest.approx(0.2)
+    assert rounds.spread([10.0] * 7) == 0.0 and rounds.spread([8.0, 10.0, 12.0]) == pytest.approx(0.2)
 
 
 def test_report_renders_the_roofline_column():
