@@ -61,10 +61,10 @@ def merge_rows(per_process: list[list[dict]]) -> list[dict]:
         for rate in ("gflops", "gbps"):  # both are work / median: rescale to the merged median
             if first.get(rate) is not None and scale is not None:
                 row[rate] = first[rate] * scale
-        gemm = [r["gemm_s"] for r in rows if r.get("gemm_s")]
-        if gemm:
-            row["gemm_s"] = float(statistics.median(gemm))
-            row["gemm_iqr_s"] = float(statistics.median(r["gemm_iqr_s"] for r in rows if r.get("gemm_s")))
+        with_gemm = [r for r in rows if r.get("gemm_s")]
+        if with_gemm:
+            row["gemm_s"] = float(statistics.median(r["gemm_s"] for r in with_gemm))
+            row["gemm_iqr_s"] = float(statistics.median(r["gemm_iqr_s"] for r in with_gemm))
             row["x_gemm"] = row["median_s"] / row["gemm_s"]
         merged.append(row)
     return merged
